@@ -1,0 +1,35 @@
+// swift-tools-version:5.9
+import PackageDescription
+import Foundation
+
+// Hot element-wise loops need AVX2/FMA code generation; Swift emits SSE only by default
+// (see shared FACTS). `TANDEM_MARCH` lets a cluster build for a machine other than this one
+// (e.g. TANDEM_MARCH=x86-64-v3, or TANDEM_MARCH=x86-64 for a fully portable binary).
+let march = ProcessInfo.processInfo.environment["TANDEM_MARCH"] ?? "native"
+let codegen: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
+
+let package = Package(
+    name: "Tandem",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tandem", targets: ["tandem"]),
+        .library(name: "Tandem", targets: ["Tandem"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Tandem", dependencies: ["CMPI", "CBLAS", "CZlib"], swiftSettings: codegen),
+        .executableTarget(name: "tandem",
+                          dependencies: ["Tandem",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: codegen),
+        .testTarget(name: "TandemTests", dependencies: ["Tandem"], swiftSettings: codegen),
+    ]
+)

@@ -1,0 +1,66 @@
+/// What the data-parallel step needs from the group of ranks. Three implementations share it:
+/// real MPI across processes, a single process (size 1, for debugging without `mpirun`), and a
+/// group of threads that simulates N ranks inside one process.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// In-place sum across ranks; every rank ends with the same values.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Starts an in-place sum and returns at once; the buffer must not be touched until the
+    /// returned reduction completes.
+    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
+    /// Copies `root`'s bytes into every other rank's buffer of the same size.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Every rank's value, in rank order.
+    func allgather(_ value: UInt64) throws -> [UInt64]
+    func barrier() throws
+    /// Ends the whole job after an unrecoverable error on this rank, so no other rank waits forever.
+    func abort(code: Int32) -> Never
+    /// How many ranks share this host (to divide the cores among them).
+    var ranksOnThisHost: Int { get }
+}
+
+/// A non-blocking reduction in flight.
+public protocol PendingReduction: AnyObject {
+    /// Lets the reduction advance; true once it has completed.
+    func test() throws -> Bool
+    func wait() throws
+}
+
+/// A reduction that was already complete when it was returned.
+final class CompletedReduction: PendingReduction {
+    func test() throws -> Bool { true }
+    func wait() throws {}
+}
+
+/// A failure of communication between ranks.
+public struct CommunicationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Communicator {
+    public func allreduceSum(_ values: inout [Double]) throws {
+        try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
+    }
+
+    public func broadcast(_ values: inout [Float], root: Int) throws {
+        try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
+    }
+
+    public func broadcast(_ values: inout [Double], root: Int) throws {
+        try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
+    }
+
+    /// Broadcasts a byte string of any length from `root` (length first, then the bytes).
+    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
+        var length = [Double(bytes.count)]
+        try broadcast(&length, root: root)
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length[0]))
+        if !out.isEmpty { try out.withUnsafeMutableBytes { try broadcast($0, root: root) } }
+        return out
+    }
+
+    public var isRoot: Bool { rank == 0 }
+}

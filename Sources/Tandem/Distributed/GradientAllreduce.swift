@@ -1,0 +1,90 @@
+import Foundation
+
+/// The allreduce layer: sums the gradient arena across ranks so that every rank holds the
+/// gradient of the mean loss over the global batch.
+///
+/// The arena is cut into contiguous buckets of whole layers, from the last layer backwards,
+/// because backward finishes the last layer first. With overlap on, a bucket's non-blocking
+/// allreduce starts the moment backward has finished its first (lowest) layer, and earlier
+/// layers' backward runs while it travels; `finish` waits for the rest. Open MPI makes no
+/// progress on its own here, so `layerDone` also polls the reductions in flight.
+public final class GradientAllreduce {
+    public let communicator: Communicator
+    public let arena: ParameterArena
+    public let overlap: Bool
+    /// Arena ranges, in the order they are reduced (last layers first).
+    public let buckets: [Range<Int>]
+    /// For each layer index, the bucket that becomes ready when that layer's backward is done.
+    private let bucketReadyAtLayer: [Int: Int]
+    private var pending: [PendingReduction] = []
+    private var started = 0
+    /// Seconds spent inside the reduction calls this step: all of it without overlap, only the
+    /// exposed waiting (plus start-up calls) with it.
+    public private(set) var exposedSeconds = 0.0
+
+    public init(communicator: Communicator, arena: ParameterArena, layerRanges: [Range<Int>],
+                bucketBytes: Int, overlap: Bool) {
+        self.communicator = communicator
+        self.arena = arena
+        self.overlap = overlap
+        let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
+        var buckets: [Range<Int>] = []
+        var ready: [Int: Int] = [:]
+        var upper: Int? = nil, lower = 0
+        for layer in layerRanges.indices.reversed() where !layerRanges[layer].isEmpty {
+            let range = layerRanges[layer]
+            if upper == nil { upper = range.upperBound }
+            lower = range.lowerBound
+            if upper! - lower >= capacity {
+                ready[layer] = buckets.count
+                buckets.append(lower..<upper!)
+                upper = nil
+            }
+        }
+        if let upper, let first = layerRanges.firstIndex(where: { !$0.isEmpty }) {
+            ready[first] = buckets.count
+            buckets.append(lower..<upper)
+        }
+        self.buckets = buckets
+        bucketReadyAtLayer = ready
+    }
+
+    /// Called by backward after each layer. Starts the bucket that this layer completes, and
+    /// gives the reductions in flight a chance to progress.
+    public func layerDone(_ layer: Int) throws {
+        guard overlap, communicator.size > 1 else { return }
+        let t0 = Date.timeIntervalSinceReferenceDate
+        if let bucket = bucketReadyAtLayer[layer] {
+            let range = buckets[bucket]
+            pending.append(try communicator.startAllreduceSum(
+                UnsafeMutableBufferPointer(start: arena.gradients + range.lowerBound, count: range.count)))
+            started += 1
+        }
+        for request in pending { _ = try request.test() }
+        exposedSeconds += Date.timeIntervalSinceReferenceDate - t0
+    }
+
+    /// Completes the sum of the whole arena. After it, every rank's gradients are identical sums.
+    public func finish() throws {
+        let t0 = Date.timeIntervalSinceReferenceDate
+        defer {
+            exposedSeconds += Date.timeIntervalSinceReferenceDate - t0
+            pending.removeAll(keepingCapacity: true)
+            started = 0
+        }
+        guard communicator.size > 1 else { return }
+        if overlap {
+            for request in pending { try request.wait() }
+            // Buckets not yet started (a layer never reported) are reduced now.
+            for bucket in started..<buckets.count {
+                let range = buckets[bucket]
+                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: arena.gradients + range.lowerBound, count: range.count))
+            }
+        } else {
+            try communicator.allreduceSum(arena.gradientBuffer)
+        }
+    }
+
+    /// Resets the per-step time counter.
+    public func resetTiming() { exposedSeconds = 0 }
+}

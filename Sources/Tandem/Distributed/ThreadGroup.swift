@@ -1,0 +1,147 @@
+import Foundation
+
+/// N simulated ranks as threads of one process, with in-memory collectives.
+///
+/// It exists so that distributed logic can be stepped through in one debugger and tested in
+/// milliseconds. Its sums add the ranks' contributions in rank order, element by element, as
+/// a reduction across MPI processes does, so it produces the same numbers as `mpirun -np N`
+/// up to the rounding of a different association.
+public final class ThreadGroup {
+    public let size: Int
+    private let condition = NSCondition()
+    private var arrived = 0
+    private var generation = 0
+    private var failed = false
+    private var slots: [UnsafeMutableRawPointer?]
+    private var gathered: [UInt64]
+
+    public init(size: Int) {
+        precondition(size >= 1)
+        self.size = size
+        slots = Array(repeating: nil, count: size)
+        gathered = Array(repeating: 0, count: size)
+        inputs = Array(repeating: nil, count: size)
+    }
+
+    /// The communicator for one simulated rank.
+    public func communicator(rank: Int) -> Communicator { Member(group: self, rank: rank) }
+
+    /// Runs `body` once per rank on its own thread and waits for all. If any rank throws, the
+    /// group is marked failed, so ranks blocked in a collective stop waiting and throw too.
+    /// Returns the first error in rank order, if any.
+    public func run(_ body: @escaping (Communicator) throws -> Void) -> Error? {
+        var errors = [Error?](repeating: nil, count: size)
+        let lock = NSLock()
+        let done = DispatchGroup()
+        for rank in 0..<size {
+            done.enter()
+            let thread = Thread { [self] in
+                defer { done.leave() }
+                do { try body(communicator(rank: rank)) } catch {
+                    lock.lock(); errors[rank] = error; lock.unlock()
+                    fail()
+                }
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+        done.wait()
+        // A rank that failed first is the interesting one; the others merely saw the group fail.
+        return errors.first { $0 != nil && !($0 is GroupFailed) } ?? errors.first { $0 != nil } ?? nil
+    }
+
+    struct GroupFailed: Error, CustomStringConvertible {
+        var description: String { "another simulated rank failed" }
+    }
+
+    func fail() {
+        condition.lock(); failed = true; condition.broadcast(); condition.unlock()
+    }
+
+    func barrier() throws {
+        condition.lock(); defer { condition.unlock() }
+        if failed { throw GroupFailed() }
+        let myGeneration = generation
+        arrived += 1
+        if arrived == size {
+            arrived = 0; generation += 1; condition.broadcast()
+        } else {
+            while generation == myGeneration && !failed { condition.wait() }
+            if failed { throw GroupFailed() }
+        }
+    }
+
+    fileprivate func publish(_ rank: Int, _ pointer: UnsafeMutableRawPointer?) {
+        condition.lock(); slots[rank] = pointer; condition.unlock()
+    }
+
+    fileprivate func slot(_ rank: Int) -> UnsafeMutableRawPointer? {
+        condition.lock(); defer { condition.unlock() }
+        return slots[rank]
+    }
+
+    /// Sum of every rank's buffer into every rank's buffer. Each rank sums its own slice of the
+    /// elements over all ranks into a scratch copy, then every rank copies the full result.
+    fileprivate func allreduce<T: FloatingPoint>(_ buffer: UnsafeMutableBufferPointer<T>, rank: Int) throws {
+        let scratch = UnsafeMutableBufferPointer<T>.allocate(capacity: max(buffer.count, 1))
+        defer { scratch.deallocate() }
+        publish(rank, UnsafeMutableRawPointer(scratch.baseAddress))
+        condition.lock(); inputs[rank] = UnsafeMutableRawPointer(buffer.baseAddress); condition.unlock()
+        try barrier()
+        let lower = rank * buffer.count / size, upper = (rank + 1) * buffer.count / size
+        let sources = (0..<size).map { inputs[$0]!.assumingMemoryBound(to: T.self) }
+        let owner = scratch.baseAddress!
+        for i in lower..<upper {
+            var total = sources[0][i]
+            for r in 1..<size { total += sources[r][i] }
+            owner[i] = total
+        }
+        try barrier()
+        // Phase 2: collect every rank's slice of the result.
+        for r in 0..<size {
+            let lo = r * buffer.count / size, hi = (r + 1) * buffer.count / size
+            let theirs = slot(r)!.assumingMemoryBound(to: T.self)
+            for i in lo..<hi { buffer[i] = theirs[i] }
+        }
+        try barrier()
+    }
+
+    private var inputs: [UnsafeMutableRawPointer?]
+
+    fileprivate func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int, rank: Int) throws {
+        if rank == root { publish(rank, buffer.baseAddress) }
+        try barrier()
+        if rank != root, buffer.count > 0 {
+            buffer.baseAddress!.copyMemory(from: slot(root)!, byteCount: buffer.count)
+        }
+        try barrier()
+    }
+
+    fileprivate func allgather(_ value: UInt64, rank: Int) throws -> [UInt64] {
+        condition.lock(); gathered[rank] = value; condition.unlock()
+        try barrier()
+        condition.lock(); let all = gathered; condition.unlock()
+        try barrier()
+        return all
+    }
+
+    private final class Member: Communicator {
+        let group: ThreadGroup
+        let rank: Int
+        init(group: ThreadGroup, rank: Int) { self.group = group; self.rank = rank }
+        var size: Int { group.size }
+        var ranksOnThisHost: Int { group.size }
+        func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try group.allreduce(buffer, rank: rank) }
+        func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try group.allreduce(buffer, rank: rank) }
+        func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
+            try group.allreduce(buffer, rank: rank)
+            return CompletedReduction()
+        }
+        func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+            try group.broadcast(buffer, root: root, rank: rank)
+        }
+        func allgather(_ value: UInt64) throws -> [UInt64] { try group.allgather(value, rank: rank) }
+        func barrier() throws { try group.barrier() }
+        func abort(code: Int32) -> Never { exit(code) }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// The element-wise non-linearities. Each knows its value and its derivative; the derivative
+/// is written in terms of the input x and the output y, whichever is cheaper.
+public enum ActivationFunction: Equatable {
+    case relu
+    case leakyReLU(slope: Float)
+    case sigmoid
+    case tanh
+    /// The exact GELU, x·Φ(x), as PyTorch's default.
+    case gelu
+
+    public static func named(_ name: String) -> ActivationFunction? {
+        switch name.lowercased() {
+        case "relu": return .relu
+        case "leakyrelu", "leaky-relu", "leaky_relu": return .leakyReLU(slope: 0.01)
+        case "sigmoid": return .sigmoid
+        case "tanh": return .tanh
+        case "gelu": return .gelu
+        default: return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .relu: return "ReLU"
+        case .leakyReLU(let s): return "LeakyReLU(\(s))"
+        case .sigmoid: return "Sigmoid"
+        case .tanh: return "Tanh"
+        case .gelu: return "GELU"
+        }
+    }
+
+    /// The weight initialisation that keeps signal variance through this non-linearity.
+    public var preferredInit: WeightInit {
+        switch self {
+        case .relu, .leakyReLU, .gelu: return .kaiming
+        case .sigmoid, .tanh: return .xavier
+        }
+    }
+}
+
+/// A layer applying an `ActivationFunction` to every value. The switch happens once per call,
+/// outside the loops, so each loop is a tight pass the compiler can vectorise.
+public final class Activation: Layer {
+    public let function: ActivationFunction
+    private var input: Tensor?
+    private let output = FloatBuffer()
+    private let gradInput = FloatBuffer()
+
+    public init(_ function: ActivationFunction) { self.function = function }
+
+    public var summary: String { function.name }
+    public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
+
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        self.input = input
+        let y = output.tensor(input.shape)
+        let x = input.pointer, out = y.pointer, n = input.count
+        switch function {
+        case .relu:
+            for i in 0..<n { out[i] = x[i] > 0 ? x[i] : 0 }
+        case .leakyReLU(let slope):
+            for i in 0..<n { out[i] = x[i] > 0 ? x[i] : slope * x[i] }
+        case .sigmoid:
+            for i in 0..<n { out[i] = 1 / (1 + exp(-x[i])) }
+        case .tanh:
+            for i in 0..<n { out[i] = Foundation.tanh(x[i]) }
+        case .gelu:
+            for i in 0..<n { out[i] = 0.5 * x[i] * (1 + erf(x[i] * Float(0.5).squareRoot())) }
+        }
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
+        guard let input else { preconditionFailure("Activation.backward before forward") }
+        let dx = gradInput.tensor(input.shape)
+        let x = input.pointer, y = output.pointer, dy = gradOutput.pointer, out = dx.pointer
+        let n = input.count
+        switch function {
+        case .relu:
+            for i in 0..<n { out[i] = x[i] > 0 ? dy[i] : 0 }
+        case .leakyReLU(let slope):
+            for i in 0..<n { out[i] = x[i] > 0 ? dy[i] : slope * dy[i] }
+        case .sigmoid:
+            for i in 0..<n { out[i] = dy[i] * y[i] * (1 - y[i]) }
+        case .tanh:
+            for i in 0..<n { out[i] = dy[i] * (1 - y[i] * y[i]) }
+        case .gelu:
+            let invSqrt2 = Float(0.5).squareRoot(), invSqrt2Pi = 1 / Float(2 * Double.pi).squareRoot()
+            for i in 0..<n {
+                let cdf = 0.5 * (1 + erf(x[i] * invSqrt2))
+                let pdf = exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+                out[i] = dy[i] * (cdf + x[i] * pdf)
+            }
+        }
+        return dx
+    }
+}

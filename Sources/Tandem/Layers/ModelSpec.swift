@@ -1,0 +1,78 @@
+/// Builds a model from a short text spec, so a network can be named on the command line.
+///
+/// - `mlp:784-256-128-10`: Linear layers with the chosen activation between them.
+/// - A comma-separated layer list, e.g. `linear:256,relu,linear:10` (widths; inputs are inferred).
+public struct ModelSpec: Equatable, CustomStringConvertible {
+    public let text: String
+    public let activation: ActivationFunction
+
+    public init(_ text: String, activation: ActivationFunction = .relu) {
+        self.text = text; self.activation = activation
+    }
+
+    public var description: String { text }
+
+    /// The layers for a given per-sample input shape.
+    public func build(inputShape: [Int]) throws -> Sequential {
+        try Sequential(try layers(inputShape: inputShape), inputShape: inputShape)
+    }
+
+    public func layers(inputShape: [Int]) throws -> [Layer] {
+        let spec = ModelSpec.presets[text] ?? text
+        if spec.hasPrefix("mlp:") { return try mlpLayers(String(spec.dropFirst(4)), inputShape: inputShape) }
+        return try layerList(spec, inputShape: inputShape)
+    }
+
+    /// Named architectures.
+    public static let presets: [String: String] = [
+        "mlp": "mlp:784-256-128-10",
+    ]
+
+    private func mlpLayers(_ widthsText: String, inputShape: [Int]) throws -> [Layer] {
+        let widths = widthsText.split(separator: "-").map { Int($0) }
+        guard widths.count >= 2, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ModelSpecError("model spec 'mlp:\(widthsText)': expected positive widths like mlp:784-256-10")
+        }
+        let w = widths.map { $0! }
+        let features = inputShape.reduce(1, *)
+        guard w[0] == features else {
+            throw ModelSpecError("model spec 'mlp:\(widthsText)' takes \(w[0]) inputs but the data has \(features) features per sample")
+        }
+        var layers: [Layer] = []
+        for i in 0..<(w.count - 1) {
+            if i > 0 { layers.append(Activation(activation)) }
+            layers.append(Linear(w[i], w[i + 1], weightInit: activation.preferredInit))
+        }
+        return layers
+    }
+
+    private func layerList(_ spec: String, inputShape: [Int]) throws -> [Layer] {
+        var layers: [Layer] = []
+        var shape = inputShape
+        for item in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+            let name = parts[0].lowercased(), argument = parts.count > 1 ? parts[1] : nil
+            let layer: Layer
+            if let function = ActivationFunction.named(name) {
+                layer = Activation(function)
+            } else if name == "linear", let width = argument.flatMap(Int.init), width > 0 {
+                layer = Linear(shape.reduce(1, *), width, weightInit: activation.preferredInit)
+            } else if name == "softmax" {
+                layer = Softmax()
+            } else if let built = try ModelSpec.extraLayer(name, argument, shape) {
+                layer = built
+            } else {
+                throw ModelSpecError("model spec '\(text)': cannot read layer '\(item)'")
+            }
+            shape = try layer.outputShape(forInput: shape)
+            layers.append(layer)
+        }
+        guard !layers.isEmpty else { throw ModelSpecError("model spec '\(text)' has no layers") }
+        return layers
+    }
+
+    /// Hook for layer kinds defined elsewhere (convolutions, pooling, dropout).
+    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int]) throws -> Layer? { nil }
+}
+
+import Foundation

@@ -1,0 +1,44 @@
+/// Softmax followed by negative log-likelihood, fused.
+///
+/// Fusing is what makes it stable: the loss is computed as logsumexp(z) − z_label with the
+/// maximum subtracted inside logsumexp, so logits of magnitude 1e4 neither overflow nor lose
+/// the answer; and the gradient is simply softmax(z) − onehot(label).
+public final class SoftmaxCrossEntropy: Loss {
+    private let probabilities = FloatBuffer()
+    private let gradient = FloatBuffer()
+    private var labels: [Int32] = []
+    private var shape: [Int] = []
+
+    public init() {}
+    public var name: String { "cross-entropy" }
+
+    public func forward(_ output: Tensor, labels: UnsafeBufferPointer<Int32>) -> LossResult {
+        precondition(labels.count == output.batch, "one label per sample")
+        shape = output.shape
+        let classes = output.featuresPerSample
+        let p = probabilities.tensor(output.shape)
+        if self.labels.count != labels.count { self.labels = Array(repeating: 0, count: labels.count) }
+        var total = 0.0, correct = 0
+        for r in 0..<output.batch {
+            let logits = output.pointer + r * classes
+            let label = Int(labels[r])
+            self.labels[r] = labels[r]
+            let logSumExp = Softmax.probabilities(logits, count: classes, into: p.pointer + r * classes)
+            total += Double(logSumExp - logits[label])
+            if Self.argmax(logits, count: classes) == label { correct += 1 }
+        }
+        return LossResult(sum: total, correct: correct)
+    }
+
+    public func backward(normalizer: Int) -> Tensor {
+        let g = gradient.tensor(shape)
+        let classes = shape.dropFirst().reduce(1, *)
+        let scale = 1 / Float(normalizer)
+        for r in 0..<shape[0] {
+            let p = probabilities.pointer + r * classes, out = g.pointer + r * classes
+            for j in 0..<classes { out[j] = p[j] * scale }
+            out[Int(labels[r])] -= scale
+        }
+        return g
+    }
+}

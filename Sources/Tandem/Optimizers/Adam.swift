@@ -1,0 +1,50 @@
+import Foundation
+
+/// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter), with PyTorch's update rule:
+///
+///     Adam:   g ← g + λ·θ                  AdamW:  θ ← θ·(1 − η·λ)
+///     m ← β₁·m + (1 − β₁)·g
+///     v ← β₂·v + (1 − β₂)·g²
+///     θ ← θ − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+public final class Adam: Optimizer {
+    public let beta1, beta2, epsilon, weightDecay: Float
+    /// AdamW decays the weights directly instead of adding λ·θ to the gradient.
+    public let decoupled: Bool
+    public var stepCount = 0
+    private let m: StateBuffer
+    private let v: StateBuffer
+
+    public init(parameterCount: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupled: Bool = false) {
+        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+        self.weightDecay = weightDecay; self.decoupled = decoupled
+        m = StateBuffer(count: parameterCount)
+        v = StateBuffer(count: parameterCount)
+    }
+
+    public var name: String { decoupled ? "adamw" : "adam" }
+    public var hyperParameters: [String: String] {
+        ["beta1": "\(beta1)", "beta2": "\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)"]
+    }
+    public var stateNames: [String] { ["exp_avg", "exp_avg_sq"] }
+    public func state(named name: String) -> UnsafeMutableBufferPointer<Float> {
+        name == "exp_avg" ? m.buffer : v.buffer
+    }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+        stepCount += 1
+        let t = Double(stepCount)
+        let stepSize = lr / Float(1 - pow(Double(beta1), t))
+        let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
+        let theta = arena.values, grad = arena.gradients, m = m.pointer, v = v.pointer
+        let b1 = beta1, b2 = beta2, eps = epsilon
+        let l2 = decoupled ? 0 : weightDecay
+        let shrink = decoupled ? 1 - lr * weightDecay : 1
+        for i in 0..<arena.count {
+            let g = grad[i] + l2 * theta[i]
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            theta[i] = theta[i] * shrink - stepSize * m[i] / (v[i].squareRoot() / correction2 + eps)
+        }
+    }
+}

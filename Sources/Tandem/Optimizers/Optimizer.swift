@@ -1,0 +1,62 @@
+/// An update rule over the whole parameter arena.
+///
+/// State (momentum, Adam's moments) lives in buffers with the arena's layout, so one step is
+/// one fused pass over contiguous memory, and a checkpoint saves the state as tensors named
+/// like the parameters (`optim.<state>.<parameter>`).
+public protocol Optimizer: AnyObject {
+    var name: String { get }
+    /// Hyper-parameters, for checkpoints and for refusing a resume that changed them.
+    var hyperParameters: [String: String] { get }
+    /// Named state buffers, each `arena.count` long.
+    var stateNames: [String] { get }
+    func state(named name: String) -> UnsafeMutableBufferPointer<Float>
+    /// Steps taken so far (Adam's bias correction depends on it).
+    var stepCount: Int { get set }
+    /// One update of `arena.values` from `arena.gradients` at learning rate `lr`.
+    func step(_ arena: ParameterArena, learningRate lr: Float)
+}
+
+/// The settings from which `makeOptimizer` builds an optimizer.
+public struct OptimizerConfig: Equatable {
+    public var kind: String = "adamw"
+    public var momentum: Float = 0.9
+    public var nesterov: Bool = false
+    public var weightDecay: Float = 0
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-8
+    public init() {}
+}
+
+public struct OptimizerError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+public func makeOptimizer(_ config: OptimizerConfig, parameterCount: Int) throws -> Optimizer {
+    switch config.kind.lowercased() {
+    case "sgd":
+        return SGD(parameterCount: parameterCount, momentum: config.momentum, nesterov: config.nesterov,
+                   weightDecay: config.weightDecay)
+    case "adam":
+        return Adam(parameterCount: parameterCount, beta1: config.beta1, beta2: config.beta2,
+                    epsilon: config.epsilon, weightDecay: config.weightDecay, decoupled: false)
+    case "adamw":
+        return Adam(parameterCount: parameterCount, beta1: config.beta1, beta2: config.beta2,
+                    epsilon: config.epsilon, weightDecay: config.weightDecay, decoupled: true)
+    default:
+        throw OptimizerError(description: "unknown optimizer '\(config.kind)' (expected sgd, adam or adamw)")
+    }
+}
+
+/// A zeroed state buffer with the arena's layout.
+final class StateBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
+    var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }
+}

@@ -1,0 +1,39 @@
+/// Stochastic gradient descent with PyTorch's exact update rule:
+///
+///     g ← g + λ·θ                          (weight decay)
+///     b ← g on the first step, else μ·b + g (momentum buffer)
+///     g ← g + μ·b  (Nesterov)  or  g ← b
+///     θ ← θ − η·g
+public final class SGD: Optimizer {
+    public let momentum: Float
+    public let nesterov: Bool
+    public let weightDecay: Float
+    public var stepCount = 0
+    private let velocity: StateBuffer
+
+    public init(parameterCount: Int, momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) {
+        self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
+        velocity = StateBuffer(count: parameterCount)
+    }
+
+    public var name: String { "sgd" }
+    public var hyperParameters: [String: String] {
+        ["momentum": "\(momentum)", "nesterov": "\(nesterov)", "weight_decay": "\(weightDecay)"]
+    }
+    public var stateNames: [String] { momentum == 0 ? [] : ["momentum_buffer"] }
+    public func state(named name: String) -> UnsafeMutableBufferPointer<Float> { velocity.buffer }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+        let theta = arena.values, grad = arena.gradients, b = velocity.pointer
+        let mu = momentum, wd = weightDecay, first = stepCount == 0
+        for i in 0..<arena.count {
+            var g = grad[i] + wd * theta[i]
+            if mu != 0 {
+                b[i] = first ? g : mu * b[i] + g
+                g = nesterov ? g + mu * b[i] : b[i]
+            }
+            theta[i] -= lr * g
+        }
+        stepCount += 1
+    }
+}

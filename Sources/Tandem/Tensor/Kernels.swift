@@ -1,0 +1,84 @@
+import CBLAS
+
+/// The numeric kernels every layer is built from. Matrix products go to OpenBLAS; element-wise
+/// loops are written over raw pointers here, once, so layers stay readable.
+public enum Kernels {
+    public enum Transpose { case no, yes }
+
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major.
+    @inline(__always)
+    public static func gemm(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
+                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        cblas_sgemm(CblasRowMajor,
+                    ta == .no ? CblasNoTrans : CblasTrans,
+                    tb == .no ? CblasNoTrans : CblasTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// The number of threads OpenBLAS uses for every product in this process.
+    public static var blasThreads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// Sum of squares, accumulated in eight lanes of `Double` so long arenas keep precision
+    /// and the loop vectorises (a scalar reduction would not).
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var acc = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= count {
+            let v = SIMD8<Double>(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            acc.addProduct(v, v)
+            i += 8
+        }
+        var total = acc.sum()
+        while i < count { total += Double(x[i]) * Double(x[i]); i += 1 }
+        return total
+    }
+
+    /// True when every value is finite. `v * 0` is 0 for finite `v` and NaN for NaN or ±infinity,
+    /// and a NaN survives any sum, so one vectorised pass decides.
+    public static func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * 0
+            i += 8
+        }
+        var total = acc.sum()
+        while i < count { total += x[i] * 0; i += 1 }
+        return total == 0
+    }
+
+    /// x *= s
+    public static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by s: Float) {
+        for i in 0..<count { x[i] *= s }
+    }
+
+    /// y += alpha · x
+    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] += alpha * x[i] }
+    }
+
+    /// out[j] = Σ_i x[i, j] over `rows` rows of `columns` values (bias gradients).
+    public static func sumRows(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        out.update(repeating: 0, count: columns)
+        for r in 0..<rows {
+            let row = x + r * columns
+            for j in 0..<columns { out[j] += row[j] }
+        }
+    }
+
+    /// Copies `row` into each of `rows` rows of `x` (a bias, before gemm accumulates onto it).
+    public static func broadcastRows(_ row: UnsafePointer<Float>, rows: Int, columns: Int, into x: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { (x + r * columns).update(from: row, count: columns) }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// Throughput of the real training step, timed on rank 0 after warm-up.
+public struct BenchmarkReport {
+    public var model: String
+    public var worldSize: Int
+    public var globalBatch: Int
+    public var blasThreads: Int
+    public var steps: Int
+    public var overlap: Bool
+    /// Medians over the timed steps, in seconds.
+    public var stepSeconds: Double
+    public var split: StepTimings
+    public var samplesPerSecond: Double { Double(globalBatch) / stepSeconds }
+
+    public var json: String {
+        let fields: [String: Any] = [
+            "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
+            "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
+            "step_ms": stepSeconds * 1e3,
+            "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
+                         "allreduce_exposed": split.allreduce * 1e3, "clip": split.clip * 1e3,
+                         "optimizer": split.optimizer * 1e3],
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public var text: String {
+        String(format: "%@ on %d rank(s), global batch %d, %d BLAS thread(s): %.0f samples/s (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
+               model, worldSize, globalBatch, blasThreads, samplesPerSecond, stepSeconds * 1e3, split.data * 1e3,
+               split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.clip * 1e3, split.optimizer * 1e3)
+    }
+}
+
+public enum Benchmark {
+    public static func measure(_ trainer: Trainer, warmup: Int, steps: Int) throws -> BenchmarkReport {
+        let communicator = trainer.communicator
+        let config = trainer.config
+        let B = config.globalBatch
+        let shard = BatchSampler.shard(globalBatch: B, rank: communicator.rank, worldSize: communicator.size)
+        let perEpoch = trainer.sampler.stepsPerEpoch
+        var order: [Int] = [], orderEpoch = -1
+        var walls: [Double] = [], splits: [StepTimings] = []
+        try communicator.barrier()
+        for s in 0..<(warmup + steps) {
+            let epoch = s / perEpoch
+            if epoch != orderEpoch { order = trainer.sampler.order(epoch: epoch); orderEpoch = epoch }
+            let t0 = Date.timeIntervalSinceReferenceDate
+            let outcome = try trainer.step.run(dataset: trainer.data.train,
+                                               indices: trainer.sampler.indices(order: order, batch: s % perEpoch,
+                                                                               rank: communicator.rank, worldSize: communicator.size),
+                                               shardOffset: shard.lowerBound, globalBatch: B, step: s,
+                                               learningRate: config.learningRate)
+            if s >= warmup {
+                walls.append(Date.timeIntervalSinceReferenceDate - t0)
+                splits.append(outcome.timings)
+            }
+        }
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+        }
+        var split = StepTimings()
+        split.data = median(splits.map(\.data)); split.forward = median(splits.map(\.forward))
+        split.backward = median(splits.map(\.backward)); split.allreduce = median(splits.map(\.allreduce))
+        split.clip = median(splits.map(\.clip)); split.optimizer = median(splits.map(\.optimizer))
+        return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
+                               blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
+                               stepSeconds: median(walls), split: split)
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// What rank 0 shows while training: a live line on a terminal, plain lines in a log.
+public final class Progress {
+    public let enabled: Bool
+    private let live: Bool
+    private var lastPrint = 0.0
+
+    public init(enabled: Bool) {
+        self.enabled = enabled
+        live = enabled && isatty(STDOUT_FILENO) != 0
+    }
+
+    /// Called every step; prints at most a few times a second.
+    public func step(_ step: Int, of total: Int, epoch: Int, loss: Double, samplesPerSecond: Double, secondsLeft: Double) {
+        guard enabled else { return }
+        let now = Date.timeIntervalSinceReferenceDate
+        let last = step == total
+        if !last && now - lastPrint < (live ? 0.25 : 10) { return }
+        lastPrint = now
+        let text = String(format: "epoch %d  step %d/%d  loss %.4f  %.0f samples/s  ETA %@",
+                          epoch + 1, step, total, loss, samplesPerSecond, Progress.duration(secondsLeft))
+        if live {
+            print("\r" + text + "\u{1B}[K", terminator: "")
+            fflush(stdout)
+        } else {
+            print(text)
+        }
+    }
+
+    /// A line that stays (epoch summaries, warnings).
+    public func line(_ text: String) {
+        guard enabled else { return }
+        if live { print("\r\u{1B}[K", terminator: "") }
+        print(text)
+        fflush(stdout)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "--" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}

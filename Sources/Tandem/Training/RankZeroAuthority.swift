@@ -1,0 +1,50 @@
+import Foundation
+
+/// What every rank does with this step's averaged gradient, as decided by rank 0.
+public struct ClipDecision: Equatable {
+    /// The global L2 norm of the gradient before clipping.
+    public var norm: Double
+    /// Factor applied to every gradient value: min(1, maxNorm / (norm + 1e-6)).
+    public var coefficient: Float
+    /// True when any gradient value is NaN or infinite: the step is skipped everywhere.
+    public var skip: Bool
+
+    public var clipped: Bool { coefficient < 1 }
+}
+
+/// Rank 0 decides, every rank obeys.
+///
+/// After the allreduce every rank holds the same gradient in principle, but only one rank's
+/// arithmetic may decide whether to clip or skip: if ranks decided separately, a rounding
+/// difference near the threshold (or a NaN seen by one rank only) would make their weights
+/// diverge silently. So rank 0 computes the norm, the PyTorch clip coefficient and finiteness,
+/// and broadcasts those few bytes.
+public struct RankZeroAuthority {
+    public let communicator: Communicator
+    /// Clip to this global norm; nil disables clipping (the norm is still measured).
+    public let maxNorm: Float?
+
+    public init(communicator: Communicator, maxNorm: Float?) {
+        self.communicator = communicator; self.maxNorm = maxNorm
+    }
+
+    public func decide(_ arena: ParameterArena) throws -> ClipDecision {
+        var message = [Double](repeating: 0, count: 3)
+        if communicator.isRoot {
+            let finite = Kernels.allFinite(arena.gradients, count: arena.count)
+            let norm = finite ? Kernels.sumOfSquares(arena.gradients, count: arena.count).squareRoot() : .nan
+            var coefficient = 1.0
+            if let maxNorm, finite { coefficient = min(1, Double(maxNorm) / (norm + 1e-6)) }
+            message = [norm, coefficient, finite ? 0 : 1]
+        }
+        try communicator.broadcast(&message, root: 0)
+        return ClipDecision(norm: message[0], coefficient: Float(message[1]), skip: message[2] != 0)
+    }
+
+    /// Applies a decision to this rank's gradients. Returns false when the step must be skipped.
+    public func apply(_ decision: ClipDecision, to arena: ParameterArena) -> Bool {
+        if decision.skip { return false }
+        if decision.coefficient < 1 { Kernels.scale(arena.gradients, count: arena.count, by: decision.coefficient) }
+        return true
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+
+/// The result of a training run, as rank 0 reports it.
+public struct TrainingSummary {
+    public var steps: Int
+    public var epochs: Int
+    public var testLoss: Double
+    public var testAccuracy: Double
+    public var seconds: Double
+    public var skippedSteps: Int
+    public var runDirectory: String?
+}
+
+/// Runs a whole training job on one rank; every rank of the job runs one, in lockstep.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let communicator: Communicator
+    public let model: Sequential
+    public let data: TrainingData
+    public let optimizer: Optimizer
+    public let loss: Loss
+    public let step: TrainingStep
+    public let sampler: BatchSampler
+    public let totalSteps: Int
+    public let schedule: LearningRateSchedule
+    public private(set) var runDirectory: String?
+    private var metrics: MetricsLog?
+    private let progress: Progress
+    private let evaluator: Evaluator
+
+    public init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
+        self.config = config
+        self.communicator = communicator
+        try config.validate(worldSize: communicator.size)
+        let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.ranksOnThisHost))
+        Kernels.blasThreads = threads
+
+        self.data = try data ?? TrainingData.load(config)
+        let train = self.data.train
+        try Trainer.agree(on: config.fingerprintText, dataFingerprint: train.fingerprint ^ self.data.test.fingerprint,
+                          communicator: communicator)
+
+        let activation = ActivationFunction.named(config.activation)!
+        model = try ModelSpec(config.model, activation: activation).build(inputShape: train.sampleShape)
+        guard model.outputShape.reduce(1, *) == train.classCount else {
+            throw ModelSpecError("model '\(config.model)' outputs \(model.outputShape.reduce(1, *)) values but the data has \(train.classCount) classes")
+        }
+        // Rank 0 draws the initial weights; everyone starts from its copy.
+        if communicator.isRoot { model.initializeParameters(seed: config.seed) }
+        try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
+
+        optimizer = try makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
+        loss = makeLoss(named: config.loss)!
+        let allreduce = GradientAllreduce(communicator: communicator, arena: model.arena, layerRanges: model.parameterRanges,
+                                          bucketBytes: Int(config.bucketMegabytes * 1_048_576), overlap: config.overlap)
+        step = TrainingStep(communicator: communicator, model: model, loss: loss, optimizer: optimizer,
+                            allreduce: allreduce, authority: RankZeroAuthority(communicator: communicator, maxNorm: config.clipNorm),
+                            seed: config.seed)
+        step.injectNaN = config.injectNaN
+        sampler = BatchSampler(datasetSize: train.count, globalBatch: config.globalBatch, shuffle: config.shuffle, seed: config.seed)
+        totalSteps = min(config.epochs * sampler.stepsPerEpoch, config.maxSteps ?? Int.max)
+        switch config.schedule {
+        case "constant": schedule = .constant
+        case "step": schedule = .step(every: config.stepEvery * sampler.stepsPerEpoch, gamma: config.stepGamma)
+        default: schedule = .cosine(warmup: min(config.warmupSteps, totalSteps / 10), total: totalSteps)
+        }
+        progress = Progress(enabled: communicator.isRoot && config.progress)
+        evaluator = Evaluator(communicator: communicator)
+        if communicator.isRoot { try openRunDirectory() }
+    }
+
+    /// Ranks compare hashes of their configuration and data before doing anything together.
+    static func agree(on configText: String, dataFingerprint: UInt64, communicator: Communicator) throws {
+        let configs = try communicator.allgather(stableHash(configText))
+        if let other = configs.firstIndex(where: { $0 != configs[0] }) {
+            throw TrainingConfig.Invalid(description: "rank \(other) was started with a different configuration than rank 0")
+        }
+        let datas = try communicator.allgather(dataFingerprint)
+        if let other = datas.firstIndex(where: { $0 != datas[0] }) {
+            throw TrainingConfig.Invalid(description: "rank \(other) loaded different data than rank 0")
+        }
+    }
+
+    private func openRunDirectory() throws {
+        let directory = config.runDirectory ?? Trainer.freshRunDirectory()
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingConfig.Invalid(description: "cannot create run directory \(directory): \(error.localizedDescription)")
+        }
+        runDirectory = directory
+        metrics = try MetricsLog(path: directory + "/metrics.jsonl")
+    }
+
+    static func freshRunDirectory() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let base = "runs/" + formatter.string(from: Date())
+        var candidate = base, n = 1
+        while FileManager.default.fileExists(atPath: candidate) { n += 1; candidate = "\(base)-\(n)" }
+        return candidate
+    }
+
+    /// Trains to the end and reports the final evaluation.
+    public func run() throws -> TrainingSummary {
+        let rank = communicator.rank, size = communicator.size
+        let B = config.globalBatch
+        let shard = BatchSampler.shard(globalBatch: B, rank: rank, worldSize: size)
+        let perEpoch = sampler.stepsPerEpoch
+        let started = Date.timeIntervalSinceReferenceDate
+        progress.line("tandem: \(config.model), \(model.parameterCount) parameters, \(size) rank\(size == 1 ? "" : "s"), "
+                      + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind) lr \(config.learningRate) \(schedule)")
+        metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
+                                 "global_batch": B, "total_steps": totalSteps, "steps_per_epoch": perEpoch,
+                                 "config": config.fingerprintText])
+
+        var order: [Int] = [], orderEpoch = -1
+        var epochLoss = 0.0, epochSteps = 0, epochStart = started, skipped = 0
+        var lastEvaluation = Evaluation(loss: .nan, accuracy: .nan, count: 0)
+        var stepIndex = 0
+        while stepIndex < totalSteps {
+            let epoch = stepIndex / perEpoch, batch = stepIndex % perEpoch
+            if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }
+            let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
+            let outcome = try step.run(dataset: data.train,
+                                       indices: sampler.indices(order: order, batch: batch, rank: rank, worldSize: size),
+                                       shardOffset: shard.lowerBound, globalBatch: B, step: stepIndex, learningRate: lr)
+            stepIndex += 1
+            if outcome.skipped {
+                skipped += 1
+                progress.line("warning: step \(stepIndex) skipped: non-finite gradient")
+                metrics?.write("skip", ["step": stepIndex, "epoch": epoch])
+            } else {
+                epochLoss += outcome.loss; epochSteps += 1
+            }
+            if stepIndex % config.logEvery == 0 || outcome.skipped {
+                metrics?.write("step", ["step": stepIndex, "epoch": epoch, "loss": outcome.loss, "lr": Double(lr),
+                                        "grad_norm": outcome.decision.norm, "clip_coefficient": Double(outcome.decision.coefficient),
+                                        "clipped": outcome.decision.clipped, "skipped": outcome.skipped])
+            }
+            if stepIndex % config.consistencyEvery == 0 {
+                try checkConsistency(step: stepIndex)
+            }
+            let elapsed = Date.timeIntervalSinceReferenceDate - started
+            progress.step(stepIndex, of: totalSteps, epoch: epoch, loss: outcome.loss,
+                          samplesPerSecond: Double((stepIndex) * B) / elapsed,
+                          secondsLeft: elapsed / Double(stepIndex) * Double(totalSteps - stepIndex))
+
+            if stepIndex % perEpoch == 0 || stepIndex == totalSteps {
+                let seconds = Date.timeIntervalSinceReferenceDate - epochStart
+                var record: [String: Any] = ["epoch": epoch + 1, "step": stepIndex,
+                                             "train_loss": epochLoss / Double(max(epochSteps, 1)),
+                                             "samples_per_second": Double(epochSteps * B) / seconds, "seconds": seconds,
+                                             "skipped_steps": skipped]
+                var line = String(format: "epoch %d  train loss %.4f", epoch + 1, epochLoss / Double(max(epochSteps, 1)))
+                if let validation = data.validation {
+                    let v = try evaluator.evaluate(model, loss: loss, on: validation)
+                    record["validation_loss"] = v.loss; record["validation_accuracy"] = v.accuracy
+                    line += String(format: "  validation loss %.4f accuracy %.4f", v.loss, v.accuracy)
+                }
+                if config.evaluateEveryEpoch || stepIndex == totalSteps {
+                    lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test)
+                    record["test_loss"] = lastEvaluation.loss; record["test_accuracy"] = lastEvaluation.accuracy
+                    line += String(format: "  test loss %.4f accuracy %.4f", lastEvaluation.loss, lastEvaluation.accuracy)
+                }
+                line += String(format: "  %.0f samples/s  %.1f s", Double(epochSteps * B) / seconds, seconds)
+                metrics?.write("epoch", record)
+                progress.line(line)
+                epochLoss = 0; epochSteps = 0; epochStart = Date.timeIntervalSinceReferenceDate
+            }
+        }
+        try checkConsistency(step: stepIndex)
+        let seconds = Date.timeIntervalSinceReferenceDate - started
+        metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
+                               "test_loss": lastEvaluation.loss, "test_accuracy": lastEvaluation.accuracy,
+                               "seconds": seconds, "skipped_steps": skipped])
+        return TrainingSummary(steps: stepIndex, epochs: (stepIndex + perEpoch - 1) / perEpoch,
+                               testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy,
+                               seconds: seconds, skippedSteps: skipped, runDirectory: runDirectory)
+    }
+
+    /// All ranks compare a checksum of their weights; any difference is a bug or a hardware
+    /// fault, and training on would silently waste the run.
+    func checkConsistency(step: Int) throws {
+        if let hook = config.injectDivergence, hook.rank == communicator.rank, hook.step == step {
+            model.arena.values[0] += 1
+        }
+        let sums = try communicator.allgather(Trainer.checksum(model.arena))
+        let differing = sums.indices.filter { sums[$0] != sums[0] }
+        if !differing.isEmpty {
+            throw CommunicationError("parameters diverged at step \(step): rank\(differing.count == 1 ? "" : "s") "
+                                     + "\(differing.map(String.init).joined(separator: ", ")) differ\(differing.count == 1 ? "s" : "") from rank 0")
+        }
+    }
+
+    public static func checksum(_ arena: ParameterArena) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for i in 0..<arena.count { h = (h ^ UInt64(arena.values[i].bitPattern)) &* 0x100_0000_01B3 }
+        return h
+    }
+}

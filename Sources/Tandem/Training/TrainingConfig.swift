@@ -1,0 +1,95 @@
+/// Everything that defines a training run. Every field has a default, so an empty command line
+/// trains the default model on Fashion-MNIST.
+public struct TrainingConfig: Equatable {
+    public var model = "mlp:784-256-128-10"
+    public var activation = "relu"
+    public var loss = "cross-entropy"
+    public var epochs = 10
+    public var maxSteps: Int? = nil
+    public var globalBatch = 128
+    public var optimizer = OptimizerConfig()
+    public var learningRate: Float = 1e-3
+    public var schedule = "cosine"
+    public var warmupSteps = 200
+    public var stepEvery = 5      // epochs between decays of the step schedule
+    public var stepGamma: Float = 0.1
+    public var clipNorm: Float? = nil
+    public var seed: UInt64 = 42
+    public var shuffle = true
+    public var dataset = "fashion-mnist"
+    public var dataDirectory = FashionMNIST.defaultDirectory
+    public var csvTrain: String? = nil
+    public var csvTest: String? = nil
+    public var trainSubset: Int? = nil
+    public var validationSplit: Double = 0
+    public var runDirectory: String? = nil
+    public var logEvery = 50
+    public var consistencyEvery = 200
+    public var overlap = true
+    public var bucketMegabytes: Double = 1
+    public var threads: Int? = nil
+    public var evaluateEveryEpoch = true
+    public var progress = true
+    /// Test hooks (hidden on the command line): poison one rank's gradient, or one rank's weights.
+    public var injectNaN: (rank: Int, step: Int)? = nil
+    public var injectDivergence: (rank: Int, step: Int)? = nil
+
+    public init() {}
+
+    public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool { a.fingerprintText == b.fingerprintText }
+
+    /// A configuration problem, reported before any work starts.
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func validate(worldSize: Int) throws {
+        func fail(_ s: String) throws -> Never { throw Invalid(description: s) }
+        if globalBatch < 1 { try fail("--global-batch must be at least 1 (got \(globalBatch))") }
+        if globalBatch < worldSize {
+            try fail("--global-batch \(globalBatch) is smaller than the world size \(worldSize): every rank needs at least one sample per step")
+        }
+        if epochs < 1 { try fail("--epochs must be at least 1 (got \(epochs))") }
+        if let maxSteps, maxSteps < 1 { try fail("--max-steps must be at least 1 (got \(maxSteps))") }
+        if !(learningRate > 0) || !learningRate.isFinite { try fail("--lr must be a positive number (got \(learningRate))") }
+        if let clipNorm, !(clipNorm > 0) { try fail("--clip-norm must be positive (got \(clipNorm))") }
+        if !(0..<1).contains(validationSplit) { try fail("--validation-split must be in [0, 1) (got \(validationSplit))") }
+        if !["constant", "step", "cosine"].contains(schedule) {
+            try fail("unknown --schedule '\(schedule)' (expected constant, step or cosine)")
+        }
+        if ActivationFunction.named(activation) == nil {
+            try fail("unknown --activation '\(activation)' (expected relu, leakyrelu, sigmoid, tanh or gelu)")
+        }
+        if makeLoss(named: loss) == nil { try fail("unknown --loss '\(loss)' (expected cross-entropy or mse)") }
+        if !["sgd", "adam", "adamw"].contains(optimizer.kind) {
+            try fail("unknown --optimizer '\(optimizer.kind)' (expected sgd, adam or adamw)")
+        }
+        if logEvery < 1 { try fail("--log-every must be at least 1") }
+        if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
+        if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
+        if let threads, threads < 1 { try fail("--threads must be at least 1") }
+        if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
+    }
+
+    /// The fields that change the mathematics of the run, as text. Ranks compare a hash of it
+    /// at start-up; checkpoints record it.
+    public var fingerprintText: String {
+        var parts = ["model=\(model)", "activation=\(activation)", "loss=\(loss)", "epochs=\(epochs)",
+                     "max_steps=\(maxSteps.map(String.init) ?? "-")", "global_batch=\(globalBatch)",
+                     "optimizer=\(optimizer.kind)", "momentum=\(optimizer.momentum)", "nesterov=\(optimizer.nesterov)",
+                     "weight_decay=\(optimizer.weightDecay)", "lr=\(learningRate)", "schedule=\(schedule)",
+                     "warmup=\(warmupSteps)", "step_every=\(stepEvery)", "gamma=\(stepGamma)",
+                     "clip=\(clipNorm.map { "\($0)" } ?? "-")", "seed=\(seed)", "shuffle=\(shuffle)",
+                     "dataset=\(dataset)", "train_subset=\(trainSubset.map(String.init) ?? "-")",
+                     "validation_split=\(validationSplit)"]
+        parts.append("consistency_every=\(consistencyEvery)")
+        return parts.joined(separator: " ")
+    }
+}
+
+/// FNV-1a over UTF-8: a stable 64-bit hash for comparing texts across ranks.
+public func stableHash(_ text: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    return h
+}

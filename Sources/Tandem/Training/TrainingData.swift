@@ -1,0 +1,36 @@
+/// The data sets a run uses, loaded the same way on every rank.
+public struct TrainingData {
+    public var train: Dataset
+    public var validation: Dataset?
+    public var test: Dataset
+
+    public static func load(_ config: TrainingConfig) throws -> TrainingData {
+        var train: Dataset, test: Dataset
+        switch config.dataset {
+        case "fashion-mnist":
+            train = try FashionMNIST.load(.train, directory: config.dataDirectory)
+            test = try FashionMNIST.load(.test, directory: config.dataDirectory)
+        case "csv":
+            guard let trainPath = config.csvTrain, let testPath = config.csvTest else {
+                throw TrainingConfig.Invalid(description: "--dataset csv needs --csv-train and --csv-test")
+            }
+            train = try CSVDataset.load(path: trainPath)
+            test = try CSVDataset.load(path: testPath, classCount: train.classCount)
+            guard test.featuresPerSample == train.featuresPerSample else {
+                throw DataError(testPath, "has \(test.featuresPerSample) features per sample but \(trainPath) has \(train.featuresPerSample)")
+            }
+        default:
+            throw TrainingConfig.Invalid(description: "unknown --dataset '\(config.dataset)' (expected fashion-mnist or csv)")
+        }
+        if let n = config.trainSubset, n < train.count { train = train.subset(Array(0..<n), name: train.name + "/subset") }
+        var validation: Dataset? = nil
+        if config.validationSplit > 0 {
+            let parts = train.split(validationFraction: config.validationSplit, seed: config.seed)
+            train = parts.train; validation = parts.validation
+        }
+        if train.count < config.globalBatch {
+            throw TrainingConfig.Invalid(description: "the training set has \(train.count) samples, fewer than --global-batch \(config.globalBatch)")
+        }
+        return TrainingData(train: train, validation: validation, test: test)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Where one step's time went, in seconds.
+public struct StepTimings {
+    public var data = 0.0, forward = 0.0, backward = 0.0, allreduce = 0.0, clip = 0.0, optimizer = 0.0
+    public var total: Double { data + forward + backward + allreduce + clip + optimizer }
+}
+
+/// What one step produced, identical on every rank.
+public struct StepOutcome {
+    /// Mean loss over the global batch.
+    public var loss: Double
+    public var correct: Int
+    public var decision: ClipDecision
+    public var timings: StepTimings
+    public var skipped: Bool { decision.skip }
+}
+
+/// One data-parallel training step, the whole protocol in one place:
+///
+/// 1. fill this rank's shard of the global batch;
+/// 2. forward, and the loss summed over the shard and divided by the *global* batch size;
+/// 3. backward, starting each gradient bucket's allreduce as soon as its layers are done;
+/// 4. finish the allreduce: every rank now holds the gradient of the global mean loss;
+/// 5. rank 0 decides clipping (or skipping a non-finite step) and every rank applies it;
+/// 6. the optimizer updates the arena, identically on every rank.
+public final class TrainingStep {
+    public let communicator: Communicator
+    public let model: Sequential
+    public let loss: Loss
+    public let optimizer: Optimizer
+    public let allreduce: GradientAllreduce
+    public let authority: RankZeroAuthority
+    public let seed: UInt64
+    /// Test hook: make this rank's gradient NaN at this step.
+    public var injectNaN: (rank: Int, step: Int)? = nil
+
+    private let input = FloatBuffer()
+    private var labels: [Int32] = []
+    private var statistics = [Double](repeating: 0, count: 2)
+
+    public init(communicator: Communicator, model: Sequential, loss: Loss, optimizer: Optimizer,
+                allreduce: GradientAllreduce, authority: RankZeroAuthority, seed: UInt64) {
+        self.communicator = communicator; self.model = model; self.loss = loss; self.optimizer = optimizer
+        self.allreduce = allreduce; self.authority = authority; self.seed = seed
+    }
+
+    /// Runs step `step` (counted from 0 over the whole run) on this rank's `indices`.
+    /// `shardOffset` is the position of this rank's first sample within the global batch.
+    public func run(dataset: Dataset, indices: ArraySlice<Int>, shardOffset: Int, globalBatch: Int,
+                    step: Int, learningRate: Float) throws -> StepOutcome {
+        var t = StepTimings()
+        var clock = Date.timeIntervalSinceReferenceDate
+        func lap() -> Double {
+            let now = Date.timeIntervalSinceReferenceDate
+            defer { clock = now }
+            return now - clock
+        }
+
+        // 1. This rank's shard.
+        let x = input.tensor([indices.count] + dataset.sampleShape)
+        if labels.count != indices.count { labels = [Int32](repeating: 0, count: indices.count) }
+        labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
+        t.data = lap()
+
+        // 2. Forward and loss.
+        let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shardOffset)
+        let output = model.forward(x, context: context)
+        let shardLoss = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
+        t.forward = lap()
+
+        // 3. Backward, handing finished layers to the allreduce layer.
+        allreduce.resetTiming()
+        try model.backward(loss.backward(normalizer: globalBatch), layerDone: allreduce.layerDone)
+        if let hook = injectNaN, hook.rank == communicator.rank, hook.step == step {
+            model.arena.gradients[0] = .nan
+        }
+        let backwardAndStarts = lap()
+
+        // 4. Complete the gradient sum, and sum the loss statistics alongside.
+        try allreduce.finish()
+        statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct)
+        try communicator.allreduceSum(&statistics)
+        t.allreduce = allreduce.exposedSeconds
+        t.backward = backwardAndStarts + lap() - t.allreduce
+        clock = Date.timeIntervalSinceReferenceDate
+
+        // 5. Rank zero's decision, applied everywhere.
+        let decision = try authority.decide(model.arena)
+        let proceed = authority.apply(decision, to: model.arena)
+        t.clip = lap()
+
+        // 6. The update.
+        if proceed { optimizer.step(model.arena, learningRate: learningRate) }
+        t.optimizer = lap()
+
+        return StepOutcome(loss: statistics[0] / Double(globalBatch), correct: Int(statistics[1]),
+                           decision: decision, timings: t)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Tandem
+
+/// Starts the ranks in whichever of the three ways applies and reports failures uniformly.
+enum Job {
+    /// Runs `body` on every rank: under `mpirun` one rank per process; with `simulatedRanks`
+    /// N threads of this process; otherwise a world of one. Never returns on failure: prints a
+    /// one-line error (prefixed with the rank when there are several) and exits non-zero.
+    static func run(simulatedRanks: Int?, _ body: @escaping (Communicator) throws -> Void) {
+        if MPICommunicator.launchedByMPI {
+            let mpi: MPICommunicator
+            do { mpi = try MPICommunicator() } catch { fail(error, rank: 0, size: 1) }
+            do {
+                try body(mpi)
+                mpi.finalize()
+            } catch {
+                report(error, rank: mpi.rank, size: mpi.size)
+                // Give rank 0 the chance to report a shared error first: if it fails too, its
+                // abort ends this process before the duplicate line is printed.
+                if mpi.rank != 0 { Thread.sleep(forTimeInterval: 0.5) }
+                mpi.abort(code: 1)
+            }
+        } else if let n = simulatedRanks, n > 1 {
+            let group = ThreadGroup(size: n)
+            if let error = group.run(body) { fail(error, rank: nil, size: 1) }
+        } else {
+            do { try body(SingleProcessCommunicator()) } catch { fail(error, rank: 0, size: 1) }
+        }
+    }
+
+    static func report(_ error: Error, rank: Int?, size: Int) {
+        let where_ = (size > 1 && rank != nil) ? "rank \(rank!): " : ""
+        let message = "\(error)".replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write("tandem: \(where_)error: \(message)\n".data(using: .utf8)!)
+    }
+
+    static func fail(_ error: Error, rank: Int?, size: Int) -> Never {
+        report(error, rank: rank, size: size)
+        exit(1)
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Tandem
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a model (the default command).")
+
+    @OptionGroup var options: TrainingOptions
+    @Option(help: "Epochs to train.") var epochs = 10
+    @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
+    @Option(help: "Directory for metrics.jsonl and checkpoints (default: a new folder under runs/).") var runDir: String?
+    @Option(help: "Record step metrics every N steps.") var logEvery = 50
+    @Option(help: "Compare parameter checksums across ranks every N steps.") var consistencyEvery = 200
+    @Flag(help: "Print nothing but errors.") var quiet = false
+    @Option(help: .hidden) var injectNan: RankStep?
+    @Option(help: .hidden) var injectDivergence: RankStep?
+
+    func run() throws {
+        var config = TrainingConfig()
+        options.apply(to: &config)
+        config.epochs = epochs; config.maxSteps = maxSteps; config.runDirectory = runDir
+        config.logEvery = logEvery; config.consistencyEvery = consistencyEvery; config.progress = !quiet
+        config.injectNaN = injectNan.map { ($0.rank, $0.step) }
+        config.injectDivergence = injectDivergence.map { ($0.rank, $0.step) }
+        Job.run(simulatedRanks: options.simulateRanks) { communicator in
+            let trainer = try Trainer(config: config, communicator: communicator)
+            let summary = try trainer.run()
+            if communicator.isRoot && !quiet {
+                print(String(format: "test accuracy %.4f  test loss %.4f  (%d steps, %.1f s)", summary.testAccuracy,
+                             summary.testLoss, summary.steps, summary.seconds))
+                if let dir = summary.runDirectory { print("run directory \(dir)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Tandem
+
+/// "RANK:STEP", for the hidden fault-injection hooks used by the tests.
+struct RankStep: ExpressibleByArgument {
+    var rank: Int, step: Int
+    init?(argument: String) {
+        let parts = argument.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2 else { return nil }
+        rank = parts[0]; step = parts[1]
+    }
+}
+
+/// The options shared by `train` and `bench`: the model, the data and the optimiser.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Model spec: a preset (mlp), mlp:784-256-128-10, or a layer list like linear:256,relu,linear:10.")
+    var model = "mlp:784-256-128-10"
+    @Option(help: "Activation between the layers of an mlp: spec (relu, leakyrelu, sigmoid, tanh, gelu).")
+    var activation = "relu"
+    @Option(help: "Loss: cross-entropy or mse.") var loss = "cross-entropy"
+    @Option(help: "Samples per step, summed over all ranks.") var globalBatch = 128
+    @Option(help: "sgd, adam or adamw.") var optimizer = "adamw"
+    @Option(help: "Base learning rate.") var lr: Float = 1e-3
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum for SGD.") var nesterov = false
+    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float = 0
+    @Option(help: "Learning-rate schedule: constant, step or cosine (with linear warm-up).") var schedule = "cosine"
+    @Option(help: "Warm-up steps of the cosine schedule (at most a tenth of the run).") var warmup = 200
+    @Option(help: "Epochs between decays of the step schedule.") var stepEvery = 5
+    @Option(help: "Decay factor of the step schedule.") var gamma: Float = 0.1
+    @Option(help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
+    @Option(help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
+    @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
+    @Option(help: "fashion-mnist or csv.") var dataset = "fashion-mnist"
+    @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
+    @Option(help: "CSV training file (label, features...).") var csvTrain: String?
+    @Option(help: "CSV test file.") var csvTest: String?
+    @Option(help: "Train on the first N training samples only.") var trainSubset: Int?
+    @Option(help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
+    @Option(help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
+    @Option(help: "Overlap the gradient allreduce with backward (true/false).") var overlap = true
+    @Option(help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
+    @Option(help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
+
+    func apply(to config: inout TrainingConfig) {
+        config.model = model; config.activation = activation; config.loss = loss
+        config.globalBatch = globalBatch
+        config.optimizer.kind = optimizer; config.optimizer.momentum = momentum
+        config.optimizer.nesterov = nesterov; config.optimizer.weightDecay = weightDecay
+        config.learningRate = lr; config.schedule = schedule; config.warmupSteps = warmup
+        config.stepEvery = stepEvery; config.stepGamma = gamma; config.clipNorm = clipNorm
+        config.seed = seed; config.shuffle = shuffle; config.dataset = dataset; config.dataDirectory = dataDir
+        config.csvTrain = csvTrain; config.csvTest = csvTest; config.trainSubset = trainSubset
+        config.validationSplit = validationSplit; config.threads = threads
+        config.overlap = overlap; config.bucketMegabytes = bucketMb
+    }
+}
