@@ -13,6 +13,11 @@ enum Job {
             do {
                 try body(mpi)
                 mpi.finalize()
+            } catch let failure as StartupFailure {
+                // Every rank knows; end in step, and let one rank say why.
+                if failure.shouldReport { report(failure, rank: failure.failingRank == 0 ? nil : mpi.rank, size: mpi.size) }
+                mpi.finalize()
+                exit(1)
             } catch {
                 report(error, rank: mpi.rank, size: mpi.size)
                 // Give rank 0 the chance to report a shared error first: if it fails too, its
@@ -29,6 +34,9 @@ enum Job {
     }
 
     static func report(_ error: Error, rank: Int?, size: Int) {
+        if let failure = error as? StartupFailure, let underlying = failure.underlying {
+            return report(underlying, rank: rank, size: size)
+        }
         let where_ = (size > 1 && rank != nil) ? "rank \(rank!): " : ""
         let message = "\(error)".replacingOccurrences(of: "\n", with: " ")
         FileHandle.standardError.write("tandem: \(where_)error: \(message)\n".data(using: .utf8)!)

@@ -30,7 +30,8 @@ public final class ThreadGroup {
     /// group is marked failed, so ranks blocked in a collective stop waiting and throw too.
     /// Returns the first error in rank order, if any.
     public func run(_ body: @escaping (Communicator) throws -> Void) -> Error? {
-        var errors = [Error?](repeating: nil, count: size)
+        final class Errors { var byRank: [Error?]; init(_ n: Int) { byRank = Array(repeating: nil, count: n) } }
+        let errors = Errors(size)
         let lock = NSLock()
         let done = DispatchGroup()
         for rank in 0..<size {
@@ -38,7 +39,7 @@ public final class ThreadGroup {
             let thread = Thread { [self] in
                 defer { done.leave() }
                 do { try body(communicator(rank: rank)) } catch {
-                    lock.lock(); errors[rank] = error; lock.unlock()
+                    lock.lock(); errors.byRank[rank] = error; lock.unlock()
                     fail()
                 }
             }
@@ -47,7 +48,11 @@ public final class ThreadGroup {
         }
         done.wait()
         // A rank that failed first is the interesting one; the others merely saw the group fail.
-        return errors.first { $0 != nil && !($0 is GroupFailed) } ?? errors.first { $0 != nil } ?? nil
+        let all = errors.byRank
+        func isConsequence(_ e: Error) -> Bool {
+            e is GroupFailed || (e as? StartupFailure).map { $0.underlying == nil } ?? false
+        }
+        return all.compactMap { $0 }.first { !isConsequence($0) } ?? all.compactMap { $0 }.first
     }
 
     struct GroupFailed: Error, CustomStringConvertible {

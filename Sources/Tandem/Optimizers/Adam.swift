@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter), with PyTorch's update rule:
@@ -40,11 +41,6 @@ public final class Adam: Optimizer {
         let b1 = beta1, b2 = beta2, eps = epsilon
         let l2 = decoupled ? 0 : weightDecay
         let shrink = decoupled ? 1 - lr * weightDecay : 1
-        for i in 0..<arena.count {
-            let g = grad[i] + l2 * theta[i]
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            theta[i] = theta[i] * shrink - stepSize * m[i] / (v[i].squareRoot() / correction2 + eps)
-        }
+        tandem_adam_update(theta, grad, m, v, arena.count, b1, b2, eps, l2, shrink, stepSize, correction2)
     }
 }

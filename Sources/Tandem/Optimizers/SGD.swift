@@ -26,13 +26,27 @@ public final class SGD: Optimizer {
     public func step(_ arena: ParameterArena, learningRate lr: Float) {
         let theta = arena.values, grad = arena.gradients, b = velocity.pointer
         let mu = momentum, wd = weightDecay, first = stepCount == 0
-        for i in 0..<arena.count {
+        let n = arena.count
+        var i = 0
+        // The same rule eight lanes at a time, then the tail one by one.
+        while i + 8 <= n {
+            var g = grad.load8(i) + wd * theta.load8(i)
+            if mu != 0 {
+                let bi = first ? g : mu * b.load8(i) + g
+                b.store8(bi, i)
+                g = nesterov ? g + mu * bi : bi
+            }
+            theta.store8(theta.load8(i) - lr * g, i)
+            i += 8
+        }
+        while i < n {
             var g = grad[i] + wd * theta[i]
             if mu != 0 {
                 b[i] = first ? g : mu * b[i] + g
                 g = nesterov ? g + mu * b[i] : b[i]
             }
             theta[i] -= lr * g
+            i += 1
         }
         stepCount += 1
     }

@@ -82,3 +82,15 @@ public enum Kernels {
         for r in 0..<rows { (x + r * columns).update(from: row, count: columns) }
     }
 }
+
+/// Eight-lane loads and stores for the fused loops (optimizers): written with SIMD8 because
+/// the scalar form of those loops, with a square root and a division per element, does not
+/// vectorise on its own.
+extension UnsafeMutablePointer where Pointee == Float {
+    @inline(__always) func load8(_ i: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(self + i).loadUnaligned(as: SIMD8<Float>.self)
+    }
+    @inline(__always) func store8(_ value: SIMD8<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(self + i).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+}

@@ -8,7 +8,9 @@ public final class Progress {
 
     public init(enabled: Bool) {
         self.enabled = enabled
-        live = enabled && isatty(STDOUT_FILENO) != 0
+        // Under mpirun a rank's stdout is a forwarded pseudo-terminal even when the job's output
+        // goes to a file, so the live line is kept to runs without mpirun.
+        live = enabled && isatty(STDOUT_FILENO) != 0 && !MPICommunicator.launchedByMPI
     }
 
     /// Called every step; prints at most a few times a second.

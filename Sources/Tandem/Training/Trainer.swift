@@ -24,6 +24,8 @@ public final class Trainer {
     public let totalSteps: Int
     public let schedule: LearningRateSchedule
     public private(set) var runDirectory: String?
+    /// Called on every rank after every step (tests and tools watch training through it).
+    public var onStep: ((Int, StepOutcome) -> Void)?
     private var metrics: MetricsLog?
     private let progress: Progress
     private let evaluator: Evaluator
@@ -31,11 +33,16 @@ public final class Trainer {
     public init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
         self.config = config
         self.communicator = communicator
-        try config.validate(worldSize: communicator.size)
+        // Start-up: checks and loading that every rank does alone, then one collective that
+        // tells every rank whether all of them succeeded (so no rank waits for a failed one).
+        var loaded: TrainingData? = nil
+        try StartupFailure.agree(communicator: communicator) {
+            try config.validate(worldSize: communicator.size)
+            loaded = try data ?? TrainingData.load(config)
+        }
+        self.data = loaded!
         let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.ranksOnThisHost))
         Kernels.blasThreads = threads
-
-        self.data = try data ?? TrainingData.load(config)
         let train = self.data.train
         try Trainer.agree(on: config.fingerprintText, dataFingerprint: train.fingerprint ^ self.data.test.fingerprint,
                           communicator: communicator)
@@ -127,6 +134,7 @@ public final class Trainer {
                                        indices: sampler.indices(order: order, batch: batch, rank: rank, worldSize: size),
                                        shardOffset: shard.lowerBound, globalBatch: B, step: stepIndex, learningRate: lr)
             stepIndex += 1
+            onStep?(stepIndex, outcome)
             if outcome.skipped {
                 skipped += 1
                 progress.line("warning: step \(stepIndex) skipped: non-finite gradient")
