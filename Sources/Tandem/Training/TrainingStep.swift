@@ -71,10 +71,11 @@ public final class TrainingStep {
 
         // 3. Backward, handing finished layers to the allreduce layer.
         allreduce.resetTiming()
-        try model.backward(loss.backward(normalizer: globalBatch), layerDone: allreduce.layerDone)
+        let gradOutput = loss.backward(normalizer: globalBatch)
         if let hook = injectNaN, hook.rank == communicator.rank, hook.step == step {
-            model.arena.gradients[0] = .nan
+            gradOutput[flat: 0] = .nan   // as if the loss had overflowed on this rank alone
         }
+        try model.backward(gradOutput, layerDone: allreduce.layerDone)
         let backwardAndStarts = lap()
 
         // 4. Complete the gradient sum, and sum the loss statistics alongside.

@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+
+/// Failures of a real `mpirun` job: each must end the whole job with a clear line and a
+/// non-zero exit, never a hang and never a process left behind.
+final class MPIFaultTests: XCTestCase {
+    func testKilledRankEndsTheJobPromptly() throws {
+        let run = TandemBinary.temporaryDirectory(self, "kill")
+        let (mpirun, _, _) = try TandemBinary.start(
+            executable: "/usr/bin/mpirun",
+            arguments: TandemBinary.mpirunArguments(2) + [TandemBinary.path, "train", "--epochs", "100", "--quiet",
+                                                          "--log-every", "1", "--run-dir", run])
+        defer { if mpirun.isRunning { kill(mpirun.processIdentifier, SIGKILL) } }
+        // Wait until training is under way (step records appear in the metrics).
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8),
+               text.contains("\"event\":\"step\"") { break }
+            usleep(100_000)
+        }
+        let ranks = try childProcesses(of: mpirun.processIdentifier)
+        XCTAssertEqual(ranks.count, 2, "mpirun should have started two ranks")
+        let victim = try XCTUnwrap(ranks.last)
+        let killed = Date()
+        kill(victim, SIGKILL)
+        while mpirun.isRunning && Date().timeIntervalSince(killed) < 30 { usleep(50_000) }
+        XCTAssertFalse(mpirun.isRunning, "the job must end within 30 s of losing a rank")
+        mpirun.waitUntilExit()
+        XCTAssertNotEqual(mpirun.terminationStatus, 0)
+        usleep(500_000)
+        for pid in ranks { XCTAssertNotEqual(kill(pid, 0), 0, "rank process \(pid) is still alive") }
+        XCTAssertTrue(try processesMentioning(run).isEmpty, "a process of the job is left behind")
+    }
+
+    func testGlobalBatchSmallerThanWorldIsOneLineError() throws {
+        let result = try TandemBinary.mpirun(3, ["train", "--global-batch", "2", "--max-steps", "1",
+                                                 "--run-dir", TandemBinary.temporaryDirectory(self)], timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.tandemErrorLines,
+                       ["tandem: error: --global-batch 2 is smaller than the world size 3: every rank needs at least one sample per step"])
+        XCTAssertFalse(result.looksLikeCrash, result.stderr)
+    }
+
+    func testMismatchedConfigurationsAreRefused() throws {
+        // MPMD launch: rank 0 and rank 1 get different seeds.
+        let run = TandemBinary.temporaryDirectory(self)
+        let common = ["train", "--max-steps", "2", "--run-dir", run]
+        let result = try TandemBinary.launch(
+            executable: "/usr/bin/mpirun",
+            arguments: ["-np", "1", TandemBinary.path] + common + ["--seed", "1", ":", "-np", "1", TandemBinary.path] + common + ["--seed", "2"],
+            timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertEqual(result.tandemErrorLines.count, 1, result.stderr)
+        XCTAssertTrue(result.tandemErrorLines.first?.contains("rank 1 was started with a different configuration than rank 0") ?? false,
+                      result.stderr)
+    }
+
+    func testDivergedParametersStopTheJobNamingStepAndRank() throws {
+        let result = try TandemBinary.mpirun(2, ["train", "--max-steps", "30", "--consistency-every", "10",
+                                                 "--inject-divergence", "1:20", "--run-dir", TandemBinary.temporaryDirectory(self)],
+                                             timeout: 60)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.tandemErrorLines.contains { $0.contains("parameters diverged at step 20: rank 1 differs from rank 0") },
+                      result.stderr)
+    }
+
+    // MARK: - process inspection through /proc
+
+    func childProcesses(of parent: Int32) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent
+        }.sorted()
+    }
+
+    func processesMentioning(_ text: String) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).contains(text)
+        }
+    }
+}
