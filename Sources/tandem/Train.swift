@@ -11,6 +11,10 @@ struct Train: ParsableCommand {
     @Option(help: "Directory for metrics.jsonl and checkpoints (default: a new folder under runs/).") var runDir: String?
     @Option(help: "Record step metrics every N steps.") var logEvery = 50
     @Option(help: "Compare parameter checksums across ranks every N steps.") var consistencyEvery = 200
+    @Option(help: "End this job after step N (with a checkpoint) without changing the planned run; resume later.") var stopAfter: Int?
+    @Option(help: "Write a checkpoint every N steps (one is always written at the end).") var checkpointEvery: Int?
+    @Option(help: "How many checkpoints to keep in the run directory.") var keep = 3
+    @Option(help: "Resume from 'auto' (the run directory's latest checkpoint, if any) or a checkpoint file.") var resume: String?
     @Flag(help: "Print nothing but errors.") var quiet = false
     @Option(help: .hidden) var injectNan: RankStep?
     @Option(help: .hidden) var injectDivergence: RankStep?
@@ -18,7 +22,8 @@ struct Train: ParsableCommand {
     func run() throws {
         var config = TrainingConfig()
         options.apply(to: &config)
-        config.epochs = epochs; config.maxSteps = maxSteps; config.runDirectory = runDir
+        config.epochs = epochs; config.maxSteps = maxSteps; config.stopAfter = stopAfter; config.runDirectory = runDir
+        config.checkpointEvery = checkpointEvery; config.keepCheckpoints = keep; config.resume = resume
         config.logEvery = logEvery; config.consistencyEvery = consistencyEvery; config.progress = !quiet
         config.injectNaN = injectNan.map { ($0.rank, $0.step) }
         config.injectDivergence = injectDivergence.map { ($0.rank, $0.step) }

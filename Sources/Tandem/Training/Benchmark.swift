@@ -22,7 +22,7 @@ public struct BenchmarkReport {
                          "allreduce_exposed": split.allreduce * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
         ]
-        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 

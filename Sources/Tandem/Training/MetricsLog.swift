@@ -26,7 +26,7 @@ public final class MetricsLog {
         var record = fields
         record["event"] = event
         let clean = record.mapValues(MetricsLog.jsonSafe)
-        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) else { return }
+        guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         handle.write(data)
         handle.write("\n".data(using: .utf8)!)
     }

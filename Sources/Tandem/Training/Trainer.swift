@@ -27,6 +27,9 @@ public final class Trainer {
     /// Called on every rank after every step (tests and tools watch training through it).
     public var onStep: ((Int, StepOutcome) -> Void)?
     private var metrics: MetricsLog?
+    private var checkpoints: CheckpointDirectory?
+    /// The step to start from: 0, or the position of the checkpoint resumed from.
+    public private(set) var startStep = 0
     private let progress: Progress
     private let evaluator: Evaluator
 
@@ -52,10 +55,6 @@ public final class Trainer {
         guard model.outputShape.reduce(1, *) == train.classCount else {
             throw ModelSpecError("model '\(config.model)' outputs \(model.outputShape.reduce(1, *)) values but the data has \(train.classCount) classes")
         }
-        // Rank 0 draws the initial weights; everyone starts from its copy.
-        if communicator.isRoot { model.initializeParameters(seed: config.seed) }
-        try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
-
         optimizer = try makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
         loss = makeLoss(named: config.loss)!
         let allreduce = GradientAllreduce(communicator: communicator, arena: model.arena, layerRanges: model.parameterRanges,
@@ -73,7 +72,65 @@ public final class Trainer {
         }
         progress = Progress(enabled: communicator.isRoot && config.progress)
         evaluator = Evaluator(communicator: communicator)
-        if communicator.isRoot { try openRunDirectory() }
+
+        // Rank 0 prepares the run directory and, when resuming, reads and validates the whole
+        // checkpoint before anything changes; every rank learns whether that worked.
+        var resumeFrom: (file: CheckpointFile, path: String, position: TrainingPosition)? = nil
+        var directory: CheckpointDirectory? = nil
+        let (model, optimizer) = (self.model, self.optimizer)
+        try StartupFailure.agree(communicator: communicator) {
+            guard communicator.isRoot else { return }
+            directory = try self.openRunDirectory()
+            if let path = try self.resumePath(directory!) {
+                let file = try CheckpointFile.read(path: path)
+                let position = try TrainingCheckpoint.validate(file, path: path, config: config, model: model, optimizer: optimizer)
+                resumeFrom = (file, path, position)
+            }
+        }
+        checkpoints = directory
+
+        // Rank 0 draws the initial weights, or restores them, and every rank starts from its copy.
+        var position = [0.0, 0.0]
+        if communicator.isRoot {
+            model.initializeParameters(seed: config.seed)
+            if let resumeFrom {
+                TrainingCheckpoint.restore(resumeFrom.file, model: model, optimizer: optimizer)
+                position = [Double(resumeFrom.position.step), Double(optimizer.stepCount)]
+                progress.line("resuming from \(resumeFrom.path) at step \(resumeFrom.position.step)")
+            }
+        }
+        try communicator.broadcast(&position, root: 0)
+        startStep = Int(position[0])
+        optimizer.stepCount = Int(position[1])
+        try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
+        for state in optimizer.stateNames {
+            try communicator.broadcast(UnsafeMutableRawBufferPointer(optimizer.state(named: state)), root: 0)
+        }
+    }
+
+    /// The checkpoint to resume from, if any: `--resume auto` takes the run directory's latest
+    /// (and starts afresh when there is none yet), `--resume PATH` takes that file.
+    private func resumePath(_ directory: CheckpointDirectory) throws -> String? {
+        guard let resume = config.resume else { return nil }
+        if resume == "auto" { return try directory.latestPath() }
+        guard FileManager.default.fileExists(atPath: resume) else {
+            throw TrainingCheckpoint.Mismatch(description: "\(resume): no such checkpoint")
+        }
+        return resume
+    }
+
+    /// Rank 0 writes a checkpoint of the current state (atomically; see CheckpointDirectory).
+    func writeCheckpoint(step: Int) throws {
+        guard let checkpoints else { return }
+        let started = Date.timeIntervalSinceReferenceDate
+        let perEpoch = sampler.stepsPerEpoch
+        let file = TrainingCheckpoint.make(config: config, model: model, optimizer: optimizer,
+                                           position: TrainingPosition(step: step, epoch: step / perEpoch, batchInEpoch: step % perEpoch),
+                                           worldSize: communicator.size)
+        let path = try checkpoints.save(file, step: step)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        metrics?.write("checkpoint", ["step": step, "path": path, "bytes": bytes,
+                                      "seconds": Date.timeIntervalSinceReferenceDate - started])
     }
 
     /// Ranks compare hashes of their configuration and data before doing anything together.
@@ -88,7 +145,7 @@ public final class Trainer {
         }
     }
 
-    private func openRunDirectory() throws {
+    private func openRunDirectory() throws -> CheckpointDirectory {
         let directory = config.runDirectory ?? Trainer.freshRunDirectory()
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -97,6 +154,10 @@ public final class Trainer {
         }
         runDirectory = directory
         metrics = try MetricsLog(path: directory + "/metrics.jsonl")
+        let checkpoints = CheckpointDirectory(path: directory, keep: config.keepCheckpoints)
+        try checkpoints.checkWritable()
+        _ = checkpoints.removeStaleTempFiles()
+        return checkpoints
     }
 
     static func freshRunDirectory() -> String {
@@ -125,8 +186,9 @@ public final class Trainer {
         var order: [Int] = [], orderEpoch = -1
         var epochLoss = 0.0, epochSteps = 0, epochStart = started, skipped = 0
         var lastEvaluation = Evaluation(loss: .nan, accuracy: .nan, count: 0)
-        var stepIndex = 0
-        while stepIndex < totalSteps {
+        var stepIndex = startStep
+        let lastStep = min(totalSteps, config.stopAfter ?? Int.max)
+        while stepIndex < lastStep {
             let epoch = stepIndex / perEpoch, batch = stepIndex % perEpoch
             if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }
             let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
@@ -150,10 +212,13 @@ public final class Trainer {
             if stepIndex % config.consistencyEvery == 0 {
                 try checkConsistency(step: stepIndex)
             }
+            if let every = config.checkpointEvery, stepIndex % every == 0, stepIndex < lastStep, communicator.isRoot {
+                try writeCheckpoint(step: stepIndex)
+            }
             let elapsed = Date.timeIntervalSinceReferenceDate - started
             progress.step(stepIndex, of: totalSteps, epoch: epoch, loss: outcome.loss,
-                          samplesPerSecond: Double((stepIndex) * B) / elapsed,
-                          secondsLeft: elapsed / Double(stepIndex) * Double(totalSteps - stepIndex))
+                          samplesPerSecond: Double((stepIndex - startStep) * B) / elapsed,
+                          secondsLeft: elapsed / Double(stepIndex - startStep) * Double(totalSteps - stepIndex))
 
             if stepIndex % perEpoch == 0 || stepIndex == totalSteps {
                 let seconds = Date.timeIntervalSinceReferenceDate - epochStart
@@ -179,6 +244,7 @@ public final class Trainer {
             }
         }
         try checkConsistency(step: stepIndex)
+        if communicator.isRoot { try writeCheckpoint(step: stepIndex) }
         let seconds = Date.timeIntervalSinceReferenceDate - started
         metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
                                "test_loss": lastEvaluation.loss, "test_accuracy": lastEvaluation.accuracy,

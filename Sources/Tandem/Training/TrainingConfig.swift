@@ -6,6 +6,9 @@ public struct TrainingConfig: Equatable {
     public var loss = "cross-entropy"
     public var epochs = 10
     public var maxSteps: Int? = nil
+    /// End this job after step N as if interrupted (a checkpoint is written), without changing
+    /// the planned run: the schedule still spans the full run, so a resume continues it exactly.
+    public var stopAfter: Int? = nil
     public var globalBatch = 128
     public var optimizer = OptimizerConfig()
     public var learningRate: Float = 1e-3
@@ -23,6 +26,12 @@ public struct TrainingConfig: Equatable {
     public var trainSubset: Int? = nil
     public var validationSplit: Double = 0
     public var runDirectory: String? = nil
+    /// Write a checkpoint every N steps (and always at the end).
+    public var checkpointEvery: Int? = nil
+    /// Checkpoints kept in the run directory, newest first.
+    public var keepCheckpoints = 3
+    /// "auto" (the run directory's latest, if any) or a checkpoint file.
+    public var resume: String? = nil
     public var logEvery = 50
     public var consistencyEvery = 200
     public var overlap = true
@@ -68,6 +77,9 @@ public struct TrainingConfig: Equatable {
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
+        if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
+        if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
+        if resume == "auto" && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
 

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Where a run stands, enough to continue it exactly: the step counts everything, because
+/// shuffles and dropout masks are derived from (seed, epoch, step) rather than carried state.
+public struct TrainingPosition: Equatable {
+    public var step: Int
+    public var epoch: Int
+    public var batchInEpoch: Int
+}
+
+/// Turns a training state into a checkpoint file and back.
+///
+/// Tensor names are PyTorch's for the equivalent `torch.nn.Sequential` (`0.weight`, `0.bias`,
+/// ...), so `load_state_dict` takes them; optimizer state is `optim.<state>.<parameter>`.
+/// The metadata says what the tensors belong to, so a resume with another model or optimizer
+/// is refused with a message naming the difference instead of training on nonsense.
+public enum TrainingCheckpoint {
+    public static func make(config: TrainingConfig, model: Sequential, optimizer: Optimizer,
+                            position: TrainingPosition, worldSize: Int) -> CheckpointFile {
+        var tensors: [TensorRecord] = []
+        for slot in model.arena.slots {
+            tensors.append(TensorRecord(name: slot.name, shape: slot.shape,
+                                        values: Array(UnsafeBufferPointer(start: model.arena.values + slot.offset, count: slot.count))))
+        }
+        for state in optimizer.stateNames {
+            let buffer = optimizer.state(named: state)
+            for slot in model.arena.slots {
+                tensors.append(TensorRecord(name: "optim.\(state).\(slot.name)", shape: slot.shape,
+                                            values: Array(buffer[slot.offset..<(slot.offset + slot.count)])))
+            }
+        }
+        var metadata: [String: String] = [
+            "model": config.model, "activation": config.activation, "loss": config.loss,
+            "input_shape": model.inputShape.map(String.init).joined(separator: ","),
+            "step": "\(position.step)", "epoch": "\(position.epoch)", "batch_in_epoch": "\(position.batchInEpoch)",
+            "rng": "stateless: splitmix64 streams of (seed, epoch) for shuffles and (seed, step, sample) for dropout",
+            "seed": "\(config.seed)", "global_batch": "\(config.globalBatch)", "world_size": "\(worldSize)",
+            "optimizer": optimizer.name, "optimizer_step": "\(optimizer.stepCount)",
+            "learning_rate": "\(config.learningRate)", "schedule": config.schedule, "config": config.fingerprintText,
+        ]
+        for (key, value) in optimizer.hyperParameters { metadata["optimizer.\(key)"] = value }
+        return CheckpointFile(metadata: metadata, tensors: tensors)
+    }
+
+    /// A checkpoint that does not fit the run it is asked to continue.
+    public struct Mismatch: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Checks that `file` belongs to this model and optimizer, and returns its position.
+    /// Touches nothing: `restore` does that once every check has passed.
+    public static func validate(_ file: CheckpointFile, path: String, config: TrainingConfig,
+                                model: Sequential, optimizer: Optimizer) throws -> TrainingPosition {
+        func field(_ key: String) throws -> String {
+            guard let value = file.metadata[key] else { throw Mismatch(description: "\(path): metadata has no '\(key)'") }
+            return value
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let value = Int(try field(key)), value >= 0 else {
+                throw Mismatch(description: "\(path): metadata '\(key)' is not a non-negative integer")
+            }
+            return value
+        }
+        let pairs: [(String, String, String)] = [
+            ("model", try field("model"), config.model),
+            ("activation", try field("activation"), config.activation),
+            ("optimizer", try field("optimizer"), optimizer.name),
+        ] + optimizer.hyperParameters.sorted { $0.key < $1.key }.map { key, value in
+            ("optimizer \(key)", (file.metadata["optimizer.\(key)"] ?? "(missing)"), value)
+        }
+        for (what, saved, wanted) in pairs where saved != wanted {
+            throw Mismatch(description: "\(path) was written with \(what) '\(saved)' but this run uses '\(wanted)'")
+        }
+        var expected = model.arena.slots.map { (name: $0.name, shape: $0.shape) }
+        for state in optimizer.stateNames {
+            expected += model.arena.slots.map { (name: "optim.\(state).\($0.name)", shape: $0.shape) }
+        }
+        try CheckpointFile.validate(file, expected: expected)
+        return TrainingPosition(step: try integer("step"), epoch: try integer("epoch"), batchInEpoch: try integer("batch_in_epoch"))
+    }
+
+    /// Copies a validated checkpoint's tensors into the arena and the optimizer state.
+    public static func restore(_ file: CheckpointFile, model: Sequential, optimizer: Optimizer) {
+        for slot in model.arena.slots {
+            guard let record = file.tensor(named: slot.name) else { continue }
+            record.values.withUnsafeBufferPointer { (model.arena.values + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+        }
+        for state in optimizer.stateNames {
+            let buffer = optimizer.state(named: state)
+            for slot in model.arena.slots {
+                guard let record = file.tensor(named: "optim.\(state).\(slot.name)") else { continue }
+                for i in 0..<slot.count { buffer[slot.offset + i] = record.values[i] }
+            }
+        }
+        optimizer.stepCount = Int(file.metadata["optimizer_step"] ?? "") ?? 0
+    }
+}
+
+extension TrainingCheckpoint {
+    /// Rebuilds the model a checkpoint (or an exported weights file) describes, with its weights.
+    public static func model(from file: CheckpointFile, path: String) throws -> Sequential {
+        guard let spec = file.metadata["model"] else { throw Mismatch(description: "\(path): metadata has no 'model'") }
+        let activationName = file.metadata["activation"] ?? "relu"
+        guard let activation = ActivationFunction.named(activationName) else {
+            throw Mismatch(description: "\(path): unknown activation '\(activationName)'")
+        }
+        let shapeText = file.metadata["input_shape"] ?? ""
+        let inputShape = shapeText.split(separator: ",").compactMap { Int($0) }
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw Mismatch(description: "\(path): metadata 'input_shape' is missing or invalid ('\(shapeText)')")
+        }
+        let model = try ModelSpec(spec, activation: activation).build(inputShape: inputShape)
+        let parameters = file.tensors.filter { !$0.name.hasPrefix("optim.") }
+        try CheckpointFile.validate(CheckpointFile(metadata: file.metadata, tensors: parameters),
+                                    expected: model.arena.slots.map { (name: $0.name, shape: $0.shape) })
+        for slot in model.arena.slots {
+            let record = file.tensor(named: slot.name)!
+            record.values.withUnsafeBufferPointer { (model.arena.values + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
+        }
+        return model
+    }
+
+    /// The weights alone, for inference and for PyTorch's `load_state_dict`.
+    public static func weightsOnly(_ file: CheckpointFile) -> CheckpointFile {
+        let keep = ["model", "activation", "loss", "input_shape", "step", "epoch", "seed"]
+        var metadata: [String: String] = [:]
+        for key in keep { metadata[key] = file.metadata[key] }
+        metadata["content"] = "weights"
+        return CheckpointFile(metadata: metadata, tensors: file.tensors.filter { !$0.name.hasPrefix("optim.") })
+    }
+}
