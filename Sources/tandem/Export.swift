@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Foundation
 import Tandem
 
 struct Export: ParsableCommand {
@@ -8,6 +9,7 @@ struct Export: ParsableCommand {
 
     @Option(help: "Checkpoint to read.") var checkpoint: String
     @Option(help: "File to write.") var out: String
+    @Flag(help: "Print what was written as JSON (names, shapes, first values).") var json = false
 
     func run() throws {
         do {
@@ -15,7 +17,17 @@ struct Export: ParsableCommand {
             _ = try TrainingCheckpoint.model(from: file, path: checkpoint)   // refuse anything that does not load
             let weights = TrainingCheckpoint.weightsOnly(file)
             try AtomicFile.write(weights.encode(), to: out)
-            print("wrote \(weights.tensors.count) tensors to \(out)")
+            if json {
+                let tensors: [[String: Any]] = weights.tensors.map {
+                    ["name": $0.name, "shape": $0.shape, "first": $0.values.prefix(4).map(Double.init),
+                     "sum": $0.values.reduce(0.0) { $0 + Double($1) }]
+                }
+                let data = try JSONSerialization.data(withJSONObject: ["file": out, "tensors": tensors],
+                                                      options: [.sortedKeys, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("wrote \(weights.tensors.count) tensors to \(out)")
+            }
         } catch {
             Job.fail(error, rank: nil, size: 1)
         }

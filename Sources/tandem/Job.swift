@@ -7,6 +7,9 @@ enum Job {
     /// N threads of this process; otherwise a world of one. Never returns on failure: prints a
     /// one-line error (prefixed with the rank when there are several) and exits non-zero.
     static func run(simulatedRanks: Int?, _ body: @escaping (Communicator) throws -> Void) {
+        // Past a file-size limit, a write should fail with EFBIG (reported, old checkpoints
+        // intact) rather than kill the process with SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         if MPICommunicator.launchedByMPI {
             let mpi: MPICommunicator
             do { mpi = try MPICommunicator() } catch { fail(error, rank: 0, size: 1) }

@@ -30,6 +30,8 @@ public final class Trainer {
     private var checkpoints: CheckpointDirectory?
     /// The step to start from: 0, or the position of the checkpoint resumed from.
     public private(set) var startStep = 0
+    /// The checkpoint this run continues, if any (known on rank 0).
+    public private(set) var resumedFrom: String?
     private let progress: Progress
     private let evaluator: Evaluator
 
@@ -97,6 +99,7 @@ public final class Trainer {
                 TrainingCheckpoint.restore(resumeFrom.file, model: model, optimizer: optimizer)
                 position = [Double(resumeFrom.position.step), Double(optimizer.stepCount)]
                 progress.line("resuming from \(resumeFrom.path) at step \(resumeFrom.position.step)")
+                resumedFrom = resumeFrom.path
             }
         }
         try communicator.broadcast(&position, root: 0)
@@ -135,13 +138,17 @@ public final class Trainer {
 
     /// Ranks compare hashes of their configuration and data before doing anything together.
     static func agree(on configText: String, dataFingerprint: UInt64, communicator: Communicator) throws {
+        // Every rank sees the same gathered hashes and so raises the same error; rank 0 reports it.
+        func refuse(_ text: String) -> StartupFailure {
+            StartupFailure(underlying: TrainingConfig.Invalid(description: text), shouldReport: communicator.isRoot, failingRank: 0)
+        }
         let configs = try communicator.allgather(stableHash(configText))
         if let other = configs.firstIndex(where: { $0 != configs[0] }) {
-            throw TrainingConfig.Invalid(description: "rank \(other) was started with a different configuration than rank 0")
+            throw refuse("rank \(other) was started with a different configuration than rank 0")
         }
         let datas = try communicator.allgather(dataFingerprint)
         if let other = datas.firstIndex(where: { $0 != datas[0] }) {
-            throw TrainingConfig.Invalid(description: "rank \(other) loaded different data than rank 0")
+            throw refuse("rank \(other) loaded different data than rank 0")
         }
     }
 
@@ -181,7 +188,8 @@ public final class Trainer {
                       + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind) lr \(config.learningRate) \(schedule)")
         metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
                                  "global_batch": B, "total_steps": totalSteps, "steps_per_epoch": perEpoch,
-                                 "config": config.fingerprintText])
+                                 "config": config.fingerprintText, "start_step": startStep,
+                                 "resumed_from": resumedFrom ?? NSNull()])
 
         var order: [Int] = [], orderEpoch = -1
         var epochLoss = 0.0, epochSteps = 0, epochStart = started, skipped = 0

@@ -6,6 +6,9 @@ public struct TrainingPosition: Equatable {
     public var step: Int
     public var epoch: Int
     public var batchInEpoch: Int
+    public init(step: Int, epoch: Int, batchInEpoch: Int) {
+        self.step = step; self.epoch = epoch; self.batchInEpoch = batchInEpoch
+    }
 }
 
 /// Turns a training state into a checkpoint file and back.

@@ -89,12 +89,16 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
     }
 
     func testNonFiniteGradientOnOneRankSkipsTheStepEverywhere() throws {
-        let five = try train(ranks: 3, globalBatch: 96, steps: 5)
-        let poisoned = try train(ranks: 3, globalBatch: 96, steps: 6) { $0.injectNaN = (rank: 2, step: 5) }
+        // Both runs plan 50 steps (same schedule) and stop early, after 5 and after 6 steps.
+        let five = try train(ranks: 3, globalBatch: 96, steps: 50) { $0.stopAfter = 5 }
+        let poisoned = try train(ranks: 3, globalBatch: 96, steps: 50) { $0.stopAfter = 6; $0.injectNaN = (rank: 2, step: 5) }
+        XCTAssertEqual(poisoned.decisions.count, 6)
         XCTAssertTrue(poisoned.decisions[5].skip)
         XCTAssertFalse(poisoned.decisions[4].skip)
         // The skipped step left every parameter exactly as it was after step 5.
-        XCTAssertEqual(poisoned.parameters, five.parameters)
+        XCTAssertTrue(poisoned.parameters == five.parameters, "a skipped step changed the parameters")
+        let seven = try train(ranks: 3, globalBatch: 96, steps: 50) { $0.stopAfter = 6 }
+        XCTAssertFalse(seven.parameters == five.parameters, "an unskipped step must change them")
     }
 
     func testBatchSmallerThanWorldIsRefusedOnEveryRank() {

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// What a finished child process left behind.
-struct ProcessResult {
+struct JobResult {
     var status: Int32
     var stdout: String
     var stderr: String
@@ -41,12 +41,12 @@ enum TandemBinary {
         return env
     }
 
-    static func run(_ arguments: [String], timeout: Double = 300) throws -> ProcessResult {
+    static func run(_ arguments: [String], timeout: Double = 300) throws -> JobResult {
         try launch(executable: path, arguments: arguments, timeout: timeout)
     }
 
     /// `mpirun -np N tandem ARGS` (oversubscribed when N exceeds the cores).
-    static func mpirun(_ ranks: Int, _ arguments: [String], extra: [String] = [], timeout: Double = 300) throws -> ProcessResult {
+    static func mpirun(_ ranks: Int, _ arguments: [String], extra: [String] = [], timeout: Double = 300) throws -> JobResult {
         try launch(executable: "/usr/bin/mpirun", arguments: mpirunArguments(ranks, extra: extra) + [path] + arguments, timeout: timeout)
     }
 
@@ -71,7 +71,7 @@ enum TandemBinary {
         return (process, out, err)
     }
 
-    static func launch(executable: String, arguments: [String], timeout: Double) throws -> ProcessResult {
+    static func launch(executable: String, arguments: [String], timeout: Double) throws -> JobResult {
         let started = Date()
         let (process, out, err) = try start(executable: executable, arguments: arguments)
         // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
@@ -90,7 +90,7 @@ enum TandemBinary {
         }
         process.waitUntilExit()
         group.wait()
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+        return JobResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
                              stderr: String(decoding: stderrData, as: UTF8.self), timedOut: timedOut,
                              seconds: Date().timeIntervalSince(started))
     }
