@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps.") var steps = 100
     @Option(help: "Untimed warm-up steps.") var warmupSteps = 20
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
 
     func run() throws {
         var config = TrainingConfig()
@@ -19,12 +20,34 @@ struct Bench: ParsableCommand {
         config.progress = false
         config.runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-bench-\(getpid())").path
         let (steps, warmup, json) = (self.steps, warmupSteps, self.json)
+        if allreduce { return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, json: json) }
         Job.run(simulatedRanks: options.simulateRanks) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps)
             if communicator.isRoot {
                 try? FileManager.default.removeItem(atPath: config.runDirectory!)
                 print(json ? report.json : report.text)
+            }
+        }
+    }
+
+    static func allreduceSweep(simulatedRanks: Int?, json: Bool) {
+        Job.run(simulatedRanks: simulatedRanks) { communicator in
+            let points = try AllreduceBenchmark.measure(communicator)
+            guard communicator.isRoot else { return }
+            let bucket = AllreduceBenchmark.recommendedBucketBytes(points)
+            if json {
+                let rows: [[String: Any]] = points.map { ["bytes": $0.bytes, "microseconds": $0.seconds * 1e6,
+                                                          "bus_gb_per_s": $0.busBandwidth / 1e9] }
+                let object: [String: Any] = ["world_size": communicator.size, "points": rows, "recommended_bucket_bytes": bucket]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("allreduce over \(communicator.size) rank(s)")
+                print("       bytes   median µs   bus GB/s")
+                for p in points {
+                    print(String(format: "%12d  %10.1f  %9.2f", p.bytes, p.seconds * 1e6, p.busBandwidth / 1e9))
+                }
+                print("recommended --bucket-mb \(Double(bucket) / 1_048_576)")
             }
         }
     }

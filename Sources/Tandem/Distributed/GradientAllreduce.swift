@@ -21,6 +21,10 @@ public final class GradientAllreduce {
     /// Seconds spent inside the reduction calls this step: all of it without overlap, only the
     /// exposed waiting (plus start-up calls) with it.
     public private(set) var exposedSeconds = 0.0
+    /// Seconds from the start of the first bucket's reduction to the end of the last: the
+    /// allreduce's whole span, of which `exposedSeconds` is the part backward did not hide.
+    public private(set) var totalSeconds = 0.0
+    private var firstStart: Double?
 
     public init(communicator: Communicator, arena: ParameterArena, layerRanges: [Range<Int>],
                 bucketBytes: Int, overlap: Bool) {
@@ -55,6 +59,7 @@ public final class GradientAllreduce {
         guard overlap, communicator.size > 1 else { return }
         let t0 = Date.timeIntervalSinceReferenceDate
         if let bucket = bucketReadyAtLayer[layer] {
+            if firstStart == nil { firstStart = t0 }
             let range = buckets[bucket]
             pending.append(try communicator.startAllreduceSum(
                 UnsafeMutableBufferPointer(start: arena.gradients + range.lowerBound, count: range.count)))
@@ -68,9 +73,12 @@ public final class GradientAllreduce {
     public func finish() throws {
         let t0 = Date.timeIntervalSinceReferenceDate
         defer {
-            exposedSeconds += Date.timeIntervalSinceReferenceDate - t0
+            let end = Date.timeIntervalSinceReferenceDate
+            exposedSeconds += end - t0
+            totalSeconds = end - (firstStart ?? t0)
             pending.removeAll(keepingCapacity: true)
             started = 0
+            firstStart = nil
         }
         guard communicator.size > 1 else { return }
         if overlap {
@@ -86,5 +94,5 @@ public final class GradientAllreduce {
     }
 
     /// Resets the per-step time counter.
-    public func resetTiming() { exposedSeconds = 0 }
+    public func resetTiming() { exposedSeconds = 0; totalSeconds = 0; firstStart = nil }
 }

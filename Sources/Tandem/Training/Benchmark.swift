@@ -8,6 +8,9 @@ public struct BenchmarkReport {
     public var blasThreads: Int
     public var steps: Int
     public var overlap: Bool
+    public var bucketMegabytes: Double
+    /// More ranks on this host than cores: the numbers measure time-sharing, not scaling.
+    public var oversubscribed: Bool
     /// Medians over the timed steps, in seconds.
     public var stepSeconds: Double
     public var split: StepTimings
@@ -17,9 +20,9 @@ public struct BenchmarkReport {
         let fields: [String: Any] = [
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
             "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
-            "step_ms": stepSeconds * 1e3,
+            "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
             "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
-                         "allreduce_exposed": split.allreduce * 1e3, "clip": split.clip * 1e3,
+                         "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
         ]
         let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -65,8 +68,11 @@ public enum Benchmark {
         split.data = median(splits.map(\.data)); split.forward = median(splits.map(\.forward))
         split.backward = median(splits.map(\.backward)); split.allreduce = median(splits.map(\.allreduce))
         split.clip = median(splits.map(\.clip)); split.optimizer = median(splits.map(\.optimizer))
+        split.allreduceSpan = median(splits.map(\.allreduceSpan))
         return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
+                               bucketMegabytes: config.bucketMegabytes,
+                               oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
                                stepSeconds: median(walls), split: split)
     }
 }

@@ -31,8 +31,10 @@ public struct RankZeroAuthority {
     public func decide(_ arena: ParameterArena) throws -> ClipDecision {
         var message = [Double](repeating: 0, count: 3)
         if communicator.isRoot {
-            let finite = Kernels.allFinite(arena.gradients, count: arena.count)
-            let norm = finite ? Kernels.sumOfSquares(arena.gradients, count: arena.count).squareRoot() : .nan
+            // One pass serves both questions: squares of Float values summed in Double cannot
+            // overflow, so the sum is finite exactly when every gradient value is.
+            let norm = Kernels.sumOfSquares(arena.gradients, count: arena.count).squareRoot()
+            let finite = norm.isFinite
             var coefficient = 1.0
             if let maxNorm, finite { coefficient = min(1, Double(maxNorm) / (norm + 1e-6)) }
             message = [norm, coefficient, finite ? 0 : 1]

@@ -3,6 +3,8 @@ import Foundation
 /// Where one step's time went, in seconds.
 public struct StepTimings {
     public var data = 0.0, forward = 0.0, backward = 0.0, allreduce = 0.0, clip = 0.0, optimizer = 0.0
+    /// The allreduce's whole span (overlapping backward); not part of `total`.
+    public var allreduceSpan = 0.0
     public var total: Double { data + forward + backward + allreduce + clip + optimizer }
 }
 
@@ -83,6 +85,7 @@ public final class TrainingStep {
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct)
         try communicator.allreduceSum(&statistics)
         t.allreduce = allreduce.exposedSeconds
+        t.allreduceSpan = allreduce.totalSeconds
         t.backward = backwardAndStarts + lap() - t.allreduce
         clock = Date.timeIntervalSinceReferenceDate
 
