@@ -1,0 +1,139 @@
+import Foundation
+import XCTest
+import Tandem
+
+final class ActivationTests: XCTestCase {
+    private let points: [Float] = [-3, -1, -0.5, 0, 0.5, 1, 2]
+
+    private func forward(_ function: ActivationFunction, _ x: [Float]) -> [Float] {
+        Activation(function).forward(Tensor(shape: [1, x.count], values: x), context: .evaluation).scalars
+    }
+
+    private func inputGradient(_ function: ActivationFunction, _ x: [Float], _ dy: [Float]) -> [Float] {
+        let layer = Activation(function)
+        _ = layer.forward(Tensor(shape: [1, x.count], values: x), context: ForwardContext(training: true))
+        return layer.backward(Tensor(shape: [1, dy.count], values: dy), needsInputGradient: true)!.scalars
+    }
+
+    /// Standard normal CDF and density, in Double.
+    private func phi(_ x: Double) -> Double { 0.5 * (1 + erf(x / 2.0.squareRoot())) }
+    private func density(_ x: Double) -> Double { exp(-x * x / 2) / (2 * Double.pi).squareRoot() }
+
+    func testReLU() {
+        XCTAssertEqual(forward(.relu, points), [0, 0, 0, 0, 0.5, 1, 2])
+        XCTAssertEqual(inputGradient(.relu, [-2, 3, 0.1], [5, 7, -1]), [0, 7, -1])
+    }
+
+    func testLeakyReLU() {
+        assertClose(forward(.leakyReLU(slope: 0.01), points), [-0.03, -0.01, -0.005, 0, 0.5, 1, 2], relative: 1e-7)
+        assertClose(forward(.leakyReLU(slope: 0.2), [-5, 5]), [-1, 5], relative: 1e-7)
+        assertClose(inputGradient(.leakyReLU(slope: 0.1), [-2, 3], [4, 4]), [0.4, 4], relative: 1e-7)
+    }
+
+    func testSigmoid() {
+        let expected = points.map { 1 / (1 + exp(-Double($0))) }
+        assertClose(forward(.sigmoid, points), expected, relative: 1e-6)
+        XCTAssertEqual(forward(.sigmoid, [0]), [0.5])
+        // σ'(x) = σ(x)(1 − σ(x)); σ'(0) = 0.25
+        let s2 = 1 / (1 + exp(-2.0))
+        assertClose(inputGradient(.sigmoid, [0, 2], [1, 3]), [0.25, 3 * s2 * (1 - s2)], relative: 1e-6)
+        // Saturates without NaN.
+        let extreme = forward(.sigmoid, [-200, 200])
+        XCTAssertEqual(extreme[0], 0, accuracy: 1e-30)
+        XCTAssertEqual(extreme[1], 1)
+    }
+
+    func testTanh() {
+        assertClose(forward(.tanh, points), points.map { Foundation.tanh(Double($0)) }, relative: 1e-6)
+        // tanh'(x) = 1 − tanh²(x)
+        let t = Foundation.tanh(0.5)
+        assertClose(inputGradient(.tanh, [0, 0.5], [2, 1]), [2, 1 - t * t], relative: 1e-6)
+    }
+
+    func testGELUExactErfForm() {
+        let y = forward(.gelu, [1, -1, 0, 2, -3])
+        // PyTorch's nn.GELU() (approximate='none'): gelu(1) = 0.8413447, gelu(−1) = −0.1586553.
+        XCTAssertEqual(y[0], 0.8413447, accuracy: 1e-6)
+        XCTAssertEqual(y[1], -0.1586553, accuracy: 1e-6)
+        XCTAssertEqual(y[2], 0)
+        XCTAssertEqual(y[3], 1.9544997, accuracy: 1e-6)
+        XCTAssertEqual(y[4], Float(-3 * phi(-3)), accuracy: 1e-6)
+        // Not the tanh approximation: that gives gelu(1) = 0.8411920.
+        XCTAssertGreaterThan(abs(y[0] - 0.8411920), 1e-4)
+        // gelu'(x) = Φ(x) + x·φ(x)
+        let dx = inputGradient(.gelu, [1, 0, -1], [1, 1, 2])
+        assertClose(dx, [phi(1) + density(1), 0.5, 2 * (phi(-1) - density(-1))], relative: 1e-5)
+    }
+
+    func testActivationPreservesShape() throws {
+        let layer = Activation(.relu)
+        XCTAssertEqual(try layer.outputShape(forInput: [1, 28, 28]), [1, 28, 28])
+        let y = layer.forward(Tensor(shape: [2, 1, 2, 2], values: [1, -1, 2, -2, 3, -3, 4, -4]), context: .evaluation)
+        XCTAssertEqual(y.shape, [2, 1, 2, 2])
+        XCTAssertEqual(y.scalars, [1, 0, 2, 0, 3, 0, 4, 0])
+    }
+
+    func testNamesParse() {
+        XCTAssertEqual(ActivationFunction.named("ReLU"), .relu)
+        XCTAssertEqual(ActivationFunction.named("gelu"), .gelu)
+        XCTAssertEqual(ActivationFunction.named("tanh"), .tanh)
+        XCTAssertEqual(ActivationFunction.named("sigmoid"), .sigmoid)
+        if case .leakyReLU(let slope)? = ActivationFunction.named("leakyrelu") {
+            XCTAssertEqual(slope, 0.01, "PyTorch's default negative_slope")
+        } else {
+            XCTFail("leakyrelu should parse")
+        }
+        XCTAssertNil(ActivationFunction.named("swish"))
+    }
+}
+
+final class SoftmaxTests: XCTestCase {
+    func testRowsSumToOneAndMatchFormula() {
+        let x: [Float] = [1, 2, 3, 0,
+                          -1, 0, 5, 5,
+                          0, 0, 0, 0]
+        let y = Softmax().forward(Tensor(shape: [3, 4], values: x), context: .evaluation)
+        XCTAssertEqual(y.shape, [3, 4])
+        var expected: [Double] = []
+        for r in 0..<3 {
+            let row = x[(r * 4)..<(r * 4 + 4)].map { exp(Double($0)) }
+            let total = row.reduce(0, +)
+            expected += row.map { $0 / total }
+        }
+        assertClose(y.scalars, expected, relative: 1e-6)
+        for r in 0..<3 {
+            XCTAssertEqual(y.scalars[(r * 4)..<(r * 4 + 4)].reduce(0, +), 1, accuracy: 1e-6)
+        }
+        XCTAssertEqual(Array(y.scalars[8...]), [0.25, 0.25, 0.25, 0.25])
+    }
+
+    func testLargeLogitsAreStable() {
+        let y = Softmax().forward(Tensor(shape: [1, 3], values: [1000, 1000, -1000]), context: .evaluation)
+        XCTAssertEqual(y.scalars, [0.5, 0.5, 0])
+        var out = [Float](repeating: 0, count: 3)
+        let lse = Softmax.probabilities([1e4, -1e4, 0], count: 3, into: &out)
+        XCTAssertEqual(lse, 1e4, accuracy: 1e-2, "log Σ exp = max + log(1 + tiny)")
+        XCTAssertEqual(out[0], 1)
+        XCTAssertTrue(out.allSatisfy(\.isFinite))
+    }
+
+    func testLogSumExpReturned() {
+        var out = [Float](repeating: 0, count: 3)
+        let lse = Softmax.probabilities([1, 2, 3], count: 3, into: &out)
+        XCTAssertEqual(Double(lse), log(exp(1.0) + exp(2.0) + exp(3.0)), accuracy: 1e-6)
+    }
+
+    func testBackwardIsJacobianProduct() {
+        // dx = J·dy with J_ij = y_i(δ_ij − y_j), computed here from the probabilities.
+        let layer = Softmax()
+        let x: [Float] = [0.5, -1, 2]
+        let y = layer.forward(Tensor(shape: [1, 3], values: x), context: ForwardContext(training: true)).scalars.map(Double.init)
+        let dy: [Float] = [1, -2, 0.5]
+        let dx = layer.backward(Tensor(shape: [1, 3], values: dy), needsInputGradient: true)!.scalars
+        var expected = [Double](repeating: 0, count: 3)
+        for i in 0..<3 {
+            for j in 0..<3 { expected[i] += y[i] * ((i == j ? 1 : 0) - y[j]) * Double(dy[j]) }
+        }
+        assertClose(dx, expected, relative: 1e-6)
+    }
+}
