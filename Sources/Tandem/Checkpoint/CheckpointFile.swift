@@ -1,0 +1,47 @@
+/// A checkpoint in memory: string metadata plus named Float32 tensors, in file order.
+///
+/// On disk it is a safetensors file (see `SafeTensorsLayout.swift`), so Python's
+/// `safetensors` package or a few lines of NumPy can read the weights directly. Encoding lives
+/// in `CheckpointEncoding.swift`, decoding with its validation in `CheckpointDecoding.swift`.
+public struct CheckpointFile: Equatable {
+    /// Free-form string pairs stored as the safetensors `__metadata__` object. The trainer
+    /// records the model spec, step, RNG state and so on here; `encode()` adds the format
+    /// name, version and payload checksum.
+    public var metadata: [String: String]
+    /// The tensors, in the order they are laid out in the payload.
+    public var tensors: [TensorRecord]
+
+    public init(metadata: [String: String] = [:], tensors: [TensorRecord] = []) {
+        self.metadata = metadata
+        self.tensors = tensors
+    }
+
+    /// The tensor with this name, if the checkpoint has one.
+    public func tensor(named name: String) -> TensorRecord? {
+        tensors.first { $0.name == name }
+    }
+
+    /// Reads and fully validates the checkpoint at `path` (see `decode(_:path:)`).
+    public static func read(path: String) throws -> CheckpointFile {
+        try decode(PosixIO.readWholeFile(path), path: path)
+    }
+}
+
+/// The names and values that mark a file as a Tandem checkpoint.
+public enum CheckpointFormat {
+    /// Value of the `format` metadata entry.
+    public static let name = "tandem-checkpoint"
+    /// Value of `format_version` this build writes and the only one it reads. Bump it when
+    /// the meaning of the tensors or metadata changes incompatibly.
+    public static let version = "1"
+
+    /// Metadata keys the format itself uses; all other keys belong to the trainer.
+    public static let formatKey = "format"
+    public static let versionKey = "format_version"
+    public static let payloadChecksumKey = "payload_sha256"
+
+    /// The one element type Tandem stores, in safetensors' spelling.
+    public static let dtype = "F32"
+    /// Bytes per Float32 value.
+    public static let bytesPerValue = 4
+}
