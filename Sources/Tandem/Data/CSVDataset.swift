@@ -10,7 +10,7 @@ public enum CSVDataset {
         var labels: [Int32] = []
         var features: [Float] = []
         var width: Int?
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)

@@ -42,6 +42,12 @@ public enum FashionMNIST {
                        storage: .bytes(Array(images.bytes), scale: 1 / 255), labels: labelValues)
     }
 
+    /// The path the loader reads for a split's images or labels.
+    public static func path(_ split: Split, images: Bool, directory: String) -> String {
+        let base = "\(split == .train ? "train" : "t10k")-\(images ? "images-idx3" : "labels-idx1")-ubyte"
+        return (try? locate(directory, base)) ?? "\(directory)/\(base).gz"
+    }
+
     /// Prefers the compressed file, as Debian ships it, and accepts an uncompressed one.
     private static func locate(_ directory: String, _ base: String) throws -> String {
         let gz = "\(directory)/\(base).gz", raw = "\(directory)/\(base)"

@@ -28,7 +28,16 @@ public struct IDXFile {
             let o = 4 + 4 * d
             dims.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
         }
-        let expected = dims.reduce(1, *)
+        // Multiply with overflow checks: a corrupt header can declare sizes whose product
+        // does not fit in an Int, and that must be an error, not a trap.
+        var expected = 1
+        for d in dims {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+            guard !overflow else {
+                throw DataError(path, "dimensions \(dims.map(String.init).joined(separator: "×")) are too large")
+            }
+            expected = product
+        }
         let actual = bytes.count - headerSize
         guard actual == expected else {
             let what = actual < expected ? "truncated payload" : "payload longer than declared"

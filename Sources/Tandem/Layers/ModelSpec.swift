@@ -26,10 +26,14 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
     /// Named architectures.
     public static let presets: [String: String] = [
         "mlp": "mlp:784-256-128-10",
+        // The classic TensorFlow tutorial network for 28×28 images (about 3.3 M parameters).
+        "cnn": "conv:32x5p2,relu,maxpool:2,conv:64x5p2,relu,maxpool:2,flatten,linear:1024,relu,linear:10",
+        // A small one for fast tests and smoke runs.
+        "cnn-small": "conv:8x3p1,relu,maxpool:2,conv:16x3p1,relu,maxpool:2,flatten,dropout:0.25,linear:10",
     ]
 
     private func mlpLayers(_ widthsText: String, inputShape: [Int]) throws -> [Layer] {
-        let widths = widthsText.split(separator: "-").map { Int($0) }
+        let widths = widthsText.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
         guard widths.count >= 2, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw ModelSpecError("model spec 'mlp:\(widthsText)': expected positive widths like mlp:784-256-10")
         }
@@ -72,7 +76,9 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
     }
 
     /// Hook for layer kinds defined elsewhere (convolutions, pooling, dropout).
-    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int]) throws -> Layer? { nil }
+    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int]) throws -> Layer? {
+        try ConvolutionalSpecs.layer(name, argument, inputShape: shape)
+    }
 }
 
 import Foundation

@@ -5,16 +5,22 @@ public struct TrainingData {
     public var test: Dataset
 
     public static func load(_ config: TrainingConfig) throws -> TrainingData {
-        var train: Dataset, test: Dataset
+        var train: Dataset, test: Dataset, testPath: String
         switch config.dataset {
         case "fashion-mnist":
             train = try FashionMNIST.load(.train, directory: config.dataDirectory)
             test = try FashionMNIST.load(.test, directory: config.dataDirectory)
+            testPath = FashionMNIST.path(.test, images: true, directory: config.dataDirectory)
+            guard test.sampleShape == train.sampleShape else {
+                throw DataError(testPath,
+                                "holds images of shape \(test.sampleShape) but the training images have shape \(train.sampleShape)")
+            }
         case "csv":
-            guard let trainPath = config.csvTrain, let testPath = config.csvTest else {
+            guard let trainPath = config.csvTrain, let csvTestPath = config.csvTest else {
                 throw TrainingConfig.Invalid(description: "--dataset csv needs --csv-train and --csv-test")
             }
             train = try CSVDataset.load(path: trainPath)
+            testPath = csvTestPath
             test = try CSVDataset.load(path: testPath, classCount: train.classCount)
             guard test.featuresPerSample == train.featuresPerSample else {
                 throw DataError(testPath, "has \(test.featuresPerSample) features per sample but \(trainPath) has \(train.featuresPerSample)")
@@ -22,6 +28,7 @@ public struct TrainingData {
         default:
             throw TrainingConfig.Invalid(description: "unknown --dataset '\(config.dataset)' (expected fashion-mnist or csv)")
         }
+        guard test.count > 0 else { throw DataError(testPath, "holds no samples") }
         if let n = config.trainSubset, n < train.count { train = train.subset(Array(0..<n), name: train.name + "/subset") }
         var validation: Dataset? = nil
         if config.validationSplit > 0 {
