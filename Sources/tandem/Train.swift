@@ -10,6 +10,9 @@ struct Train: ParsableCommand {
     @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
     @Option(help: "Directory for metrics.jsonl and checkpoints (default: a new folder under runs/).") var runDir: String?
     @Option(help: "Record step metrics every N steps.") var logEvery = 50
+    @Option(help: "Warn when a layer's gradient norm falls below this.") var vanishingThreshold = 1e-3
+    @Option(help: "Warn when the global gradient norm exceeds this.") var explodingThreshold = 1e3
+    @Option(help: "Stop when validation loss has not improved for N epochs (keeps best.safetensors).") var earlyStopping: Int?
     @Option(help: "Compare parameter checksums across ranks every N steps.") var consistencyEvery = 200
     @Option(help: "End this job after step N (with a checkpoint) without changing the planned run; resume later.") var stopAfter: Int?
     @Option(help: "Write a checkpoint every N steps (one is always written at the end).") var checkpointEvery: Int?
@@ -24,6 +27,8 @@ struct Train: ParsableCommand {
         options.apply(to: &config)
         config.epochs = epochs; config.maxSteps = maxSteps; config.stopAfter = stopAfter; config.runDirectory = runDir
         config.checkpointEvery = checkpointEvery; config.keepCheckpoints = keep; config.resume = resume
+        config.vanishingThreshold = vanishingThreshold; config.explodingThreshold = explodingThreshold
+        config.earlyStopping = earlyStopping
         config.logEvery = logEvery; config.consistencyEvery = consistencyEvery; config.progress = !quiet
         config.injectNaN = injectNan.map { ($0.rank, $0.step) }
         config.injectDivergence = injectDivergence.map { ($0.rank, $0.step) }

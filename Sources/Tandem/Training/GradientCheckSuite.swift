@@ -9,6 +9,24 @@ public enum GradientCheckSuite {
         for function in [ActivationFunction.relu, .leakyReLU(slope: 0.01), .sigmoid, .tanh, .gelu] {
             cases.append((function.name, [5], { [Linear(5, 6), Activation(function), Linear(6, 3)] }))
         }
+        // Convolutional layers on small [C, H, W] samples. The pooling cases read random inputs
+        // directly, where near-ties that would put a kink inside the finite difference are unlikely.
+        cases += [
+            ("Conv2D (3×3, stride 2, padding 1)", [2, 6, 6],
+             { [Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1), Flatten(), Linear(27, 4)] }),
+            ("Conv2D (2×2, stride 1, no padding)", [2, 5, 6],
+             { [Conv2D(inChannels: 2, outChannels: 3, kernel: 2), Activation(.tanh),
+                Conv2D(inChannels: 3, outChannels: 2, kernel: 3, stride: 2, padding: 2)] }),
+            ("MaxPool2D", [2, 6, 6], { [MaxPool2D(kernel: 2), Flatten(), Linear(18, 3)] }),
+            ("MaxPool2D (3×3, stride 2)", [2, 7, 7], { [MaxPool2D(kernel: 3, stride: 2), Flatten(), Linear(18, 3)] }),
+            ("AvgPool2D", [2, 6, 6], { [AvgPool2D(kernel: 2), Flatten(), Linear(18, 3)] }),
+            ("AvgPool2D (3×3, stride 2)", [2, 7, 7], { [AvgPool2D(kernel: 3, stride: 2), Flatten(), Linear(18, 3)] }),
+            ("Flatten", [2, 3, 4], { [Flatten(), Linear(24, 3)] }),
+            ("Dropout (training)", [2, 6, 6], { [Flatten(), Dropout(0.5), Linear(72, 4)] }),
+            ("CNN", [1, 6, 6],
+             { [Conv2D(inChannels: 1, outChannels: 4, kernel: 3, padding: 1), Activation(.tanh), MaxPool2D(kernel: 2),
+                Flatten(), Dropout(0.25), Linear(36, 3)] }),
+        ]
         return cases
     }
 

@@ -194,16 +194,20 @@ public final class Trainer {
         var order: [Int] = [], orderEpoch = -1
         var epochLoss = 0.0, epochSteps = 0, epochStart = started, skipped = 0
         var lastEvaluation = Evaluation(loss: .nan, accuracy: .nan, count: 0)
+        var bestValidationLoss = Double.infinity, epochsWithoutImprovement = 0
         var stepIndex = startStep
         let lastStep = min(totalSteps, config.stopAfter ?? Int.max)
         while stepIndex < lastStep {
             let epoch = stepIndex / perEpoch, batch = stepIndex % perEpoch
             if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }
             let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
+            let logged = (stepIndex + 1) % config.logEvery == 0
             let outcome = try step.run(dataset: data.train,
                                        indices: sampler.indices(order: order, batch: batch, rank: rank, worldSize: size),
-                                       shardOffset: shard.lowerBound, globalBatch: B, step: stepIndex, learningRate: lr)
+                                       shardOffset: shard.lowerBound, globalBatch: B, step: stepIndex, learningRate: lr,
+                                       measureHealth: logged && communicator.isRoot)
             stepIndex += 1
+            if let health = outcome.health { report(health, step: stepIndex) }
             onStep?(stepIndex, outcome)
             if outcome.skipped {
                 skipped += 1
@@ -235,10 +239,20 @@ public final class Trainer {
                                              "samples_per_second": Double(epochSteps * B) / seconds, "seconds": seconds,
                                              "skipped_steps": skipped]
                 var line = String(format: "epoch %d  train loss %.4f", epoch + 1, epochLoss / Double(max(epochSteps, 1)))
+                var stopEarly = false
                 if let validation = data.validation {
                     let v = try evaluator.evaluate(model, loss: loss, on: validation)
                     record["validation_loss"] = v.loss; record["validation_accuracy"] = v.accuracy
                     line += String(format: "  validation loss %.4f accuracy %.4f", v.loss, v.accuracy)
+                    // The validation loss is the same number on every rank (one allreduce), so
+                    // every rank reaches the same decision without another message.
+                    if v.loss < bestValidationLoss {
+                        bestValidationLoss = v.loss; epochsWithoutImprovement = 0
+                        if communicator.isRoot { try writeBest(step: stepIndex, validationLoss: v.loss) }
+                    } else {
+                        epochsWithoutImprovement += 1
+                        stopEarly = config.earlyStopping.map { epochsWithoutImprovement >= $0 } ?? false
+                    }
                 }
                 if config.evaluateEveryEpoch || stepIndex == totalSteps {
                     lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test)
@@ -249,6 +263,13 @@ public final class Trainer {
                 metrics?.write("epoch", record)
                 progress.line(line)
                 epochLoss = 0; epochSteps = 0; epochStart = Date.timeIntervalSinceReferenceDate
+                if stopEarly {
+                    if lastEvaluation.count == 0 { lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test) }
+                    progress.line("early stopping: validation loss has not improved for \(epochsWithoutImprovement) epochs "
+                                  + String(format: "(best %.4f)", bestValidationLoss))
+                    metrics?.write("early_stop", ["epoch": epoch + 1, "step": stepIndex, "best_validation_loss": bestValidationLoss])
+                    break
+                }
             }
         }
         try checkConsistency(step: stepIndex)
@@ -260,6 +281,36 @@ public final class Trainer {
         return TrainingSummary(steps: stepIndex, epochs: (stepIndex + perEpoch - 1) / perEpoch,
                                testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy,
                                seconds: seconds, skippedSteps: skipped, runDirectory: runDirectory)
+    }
+
+    /// Rank 0 records a logged step's layer health and warns about vanishing or exploding gradients.
+    func report(_ health: GradientHealth, step: Int) {
+        var record = health.record
+        record["step"] = step
+        metrics?.write("layers", record)
+        for layer in health.layers where layer.gradientNorm < config.vanishingThreshold {
+            let text = String(format: "warning: step %d: vanishing gradient in layer %@ (gradient norm %.2e < %.0e)",
+                              step, layer.name, layer.gradientNorm, config.vanishingThreshold)
+            progress.line(text)
+            metrics?.write("warning", ["step": step, "kind": "vanishing", "layer": layer.index, "grad_norm": layer.gradientNorm])
+        }
+        if health.globalNorm > config.explodingThreshold || !health.globalNorm.isFinite {
+            progress.line(String(format: "warning: step %d: exploding gradient (global norm %.3e > %.0e)",
+                                 step, health.globalNorm, config.explodingThreshold))
+            metrics?.write("warning", ["step": step, "kind": "exploding", "global_norm": health.globalNorm])
+        }
+    }
+
+    /// Rank 0 keeps the model with the lowest validation loss so far as `best.safetensors`.
+    func writeBest(step: Int, validationLoss: Double) throws {
+        guard let checkpoints else { return }
+        let perEpoch = sampler.stepsPerEpoch
+        var file = TrainingCheckpoint.make(config: config, model: model, optimizer: optimizer,
+                                           position: TrainingPosition(step: step, epoch: step / perEpoch, batchInEpoch: step % perEpoch),
+                                           worldSize: communicator.size)
+        file.metadata["validation_loss"] = "\(validationLoss)"
+        let path = try checkpoints.saveBest(file)
+        metrics?.write("best", ["step": step, "path": path, "validation_loss": validationLoss])
     }
 
     /// All ranks compare a checksum of their weights; any difference is a bug or a hardware

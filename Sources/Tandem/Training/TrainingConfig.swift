@@ -33,6 +33,12 @@ public struct TrainingConfig: Equatable {
     /// "auto" (the run directory's latest, if any) or a checkpoint file.
     public var resume: String? = nil
     public var logEvery = 50
+    /// Warn when a layer's gradient norm falls below this (vanishing gradients)...
+    public var vanishingThreshold = 1e-3
+    /// ...or when the global norm rises above this (exploding gradients).
+    public var explodingThreshold = 1e3
+    /// Stop when validation loss has not improved for this many epochs (needs a validation split).
+    public var earlyStopping: Int? = nil
     public var consistencyEvery = 200
     public var overlap = true
     public var bucketMegabytes: Double = 1
@@ -74,6 +80,10 @@ public struct TrainingConfig: Equatable {
             try fail("unknown --optimizer '\(optimizer.kind)' (expected sgd, adam or adamw)")
         }
         if logEvery < 1 { try fail("--log-every must be at least 1") }
+        if let earlyStopping {
+            if earlyStopping < 1 { try fail("--early-stopping must be at least 1 epoch") }
+            if validationSplit <= 0 { try fail("--early-stopping needs --validation-split (it watches the validation loss)") }
+        }
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }

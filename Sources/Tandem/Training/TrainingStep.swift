@@ -15,6 +15,8 @@ public struct StepOutcome {
     public var correct: Int
     public var decision: ClipDecision
     public var timings: StepTimings
+    /// Per-layer norms, when the step was asked to measure them.
+    public var health: GradientHealth?
     public var skipped: Bool { decision.skip }
 }
 
@@ -37,6 +39,7 @@ public final class TrainingStep {
     /// Test hook: make this rank's gradient NaN at this step.
     public var injectNaN: (rank: Int, step: Int)? = nil
 
+    private let probe = GradientHealthProbe()
     private let input = FloatBuffer()
     private var labels: [Int32] = []
     private var statistics = [Double](repeating: 0, count: 2)
@@ -50,7 +53,7 @@ public final class TrainingStep {
     /// Runs step `step` (counted from 0 over the whole run) on this rank's `indices`.
     /// `shardOffset` is the position of this rank's first sample within the global batch.
     public func run(dataset: Dataset, indices: ArraySlice<Int>, shardOffset: Int, globalBatch: Int,
-                    step: Int, learningRate: Float) throws -> StepOutcome {
+                    step: Int, learningRate: Float, measureHealth: Bool = false) throws -> StepOutcome {
         var t = StepTimings()
         var clock = Date.timeIntervalSinceReferenceDate
         func lap() -> Double {
@@ -90,6 +93,7 @@ public final class TrainingStep {
         clock = Date.timeIntervalSinceReferenceDate
 
         // 5. Rank zero's decision, applied everywhere.
+        let gradientNorms = measureHealth ? probe.beforeUpdate(model) : []
         let decision = try authority.decide(model.arena)
         let proceed = authority.apply(decision, to: model.arena)
         t.clip = lap()
@@ -98,7 +102,8 @@ public final class TrainingStep {
         if proceed { optimizer.step(model.arena, learningRate: learningRate) }
         t.optimizer = lap()
 
+        let health = measureHealth ? probe.afterUpdate(model, gradientNorms: gradientNorms, decision: decision) : nil
         return StepOutcome(loss: statistics[0] / Double(globalBatch), correct: Int(statistics[1]),
-                           decision: decision, timings: t)
+                           decision: decision, timings: t, health: health)
     }
 }
