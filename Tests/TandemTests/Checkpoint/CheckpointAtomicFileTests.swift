@@ -6,7 +6,7 @@ import XCTest
 /// permission bits mean nothing, so failures are provoked in ways that stop root too: a
 /// parent that is a regular file or does not exist, a target that is a directory, and a
 /// file-size limit (RLIMIT_FSIZE) that makes the write itself fail part-way, like a full disk.
-final class AtomicFileTests: XCTestCase {
+final class CheckpointAtomicFileTests: XCTestCase {
     func testWritesAndReplacesWithoutLeavingTemporaryFiles() throws {
         let directory = try CheckpointFixtures.scratchDirectory(self)
         let path = directory + "/file.bin"

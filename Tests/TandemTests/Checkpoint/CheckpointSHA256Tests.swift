@@ -3,7 +3,7 @@ import XCTest
 
 /// SHA-256 against the FIPS 180-2 / NIST example vectors, and the incremental hasher against
 /// the one-shot function for every way of splitting a message.
-final class SHA256Tests: XCTestCase {
+final class CheckpointSHA256Tests: XCTestCase {
     func testFIPSVectors() {
         XCTAssertEqual(SHA256.hex(Array("".utf8)),
                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
