@@ -83,8 +83,7 @@ public final class Trainer {
         try StartupFailure.agree(communicator: communicator) {
             guard communicator.isRoot else { return }
             directory = try self.openRunDirectory()
-            if let path = try self.resumePath(directory!) {
-                let file = try CheckpointFile.read(path: path)
+            if let (path, file) = try self.resumeFile(directory!) {
                 let position = try TrainingCheckpoint.validate(file, path: path, config: config, model: model, optimizer: optimizer)
                 resumeFrom = (file, path, position)
             }
@@ -111,15 +110,20 @@ public final class Trainer {
         }
     }
 
-    /// The checkpoint to resume from, if any: `--resume auto` takes the run directory's latest
-    /// (and starts afresh when there is none yet), `--resume PATH` takes that file.
-    private func resumePath(_ directory: CheckpointDirectory) throws -> String? {
+    /// The checkpoint to resume from, if any, read and checked: `--resume auto` takes the run
+    /// directory's newest valid checkpoint (saying which newer ones were unusable, and starting
+    /// afresh when there is none yet), `--resume PATH` takes that file.
+    private func resumeFile(_ directory: CheckpointDirectory) throws -> (String, CheckpointFile)? {
         guard let resume = config.resume else { return nil }
-        if resume == "auto" { return try directory.latestPath() }
+        if resume == "auto" {
+            guard let latest = try directory.loadLatest() else { return nil }
+            for problem in latest.skipped { progress.line("warning: skipping unusable checkpoint: \(problem)") }
+            return (latest.path, latest.file)
+        }
         guard FileManager.default.fileExists(atPath: resume) else {
             throw TrainingCheckpoint.Mismatch(description: "\(resume): no such checkpoint")
         }
-        return resume
+        return (resume, try CheckpointFile.read(path: resume))
     }
 
     /// Rank 0 writes a checkpoint of the current state (atomically; see CheckpointDirectory).

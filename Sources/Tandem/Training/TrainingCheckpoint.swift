@@ -78,7 +78,7 @@ public enum TrainingCheckpoint {
         for state in optimizer.stateNames {
             expected += model.arena.slots.map { (name: "optim.\(state).\($0.name)", shape: $0.shape) }
         }
-        try CheckpointFile.validate(file, expected: expected)
+        try CheckpointFile.validate(file, expected: expected, path: path)
         return TrainingPosition(step: try integer("step"), epoch: try integer("epoch"), batchInEpoch: try integer("batch_in_epoch"))
     }
 
@@ -115,7 +115,7 @@ extension TrainingCheckpoint {
         let model = try ModelSpec(spec, activation: activation).build(inputShape: inputShape)
         let parameters = file.tensors.filter { !$0.name.hasPrefix("optim.") }
         try CheckpointFile.validate(CheckpointFile(metadata: file.metadata, tensors: parameters),
-                                    expected: model.arena.slots.map { (name: $0.name, shape: $0.shape) })
+                                    expected: model.arena.slots.map { (name: $0.name, shape: $0.shape) }, path: path)
         for slot in model.arena.slots {
             let record = file.tensor(named: slot.name)!
             record.values.withUnsafeBufferPointer { (model.arena.values + slot.offset).update(from: $0.baseAddress!, count: slot.count) }
