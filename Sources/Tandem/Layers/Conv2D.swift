@@ -1,0 +1,177 @@
+/// A 2-D convolution (cross-correlation, as in every framework) over NCHW batches, with
+/// PyTorch's layout: weight [out, in, k, k], bias [out]; square kernel, stride and zero padding.
+///
+/// The whole shard batch goes through one matrix product each way:
+///
+///     forward   Y[out, N·P]    = W[out, in·k·k] × cols[in·k·k, N·P]       (cols = im2col of the batch)
+///     backward  dW[out, in·k·k] = dY[out, N·P] × colsᵀ
+///               dcols          = Wᵀ × dY[out, N·P],  then col2im into dX
+///
+/// where P = Ho·Wo. The product comes out channel-major ([out, N, P]); one cheap pass reorders
+/// it into NCHW and adds the bias on the way, and the mirror pass in backward reorders dY and
+/// sums the bias gradient. Backward writes dcols over the columns it has just used for dW, so
+/// the largest workspace exists once. All workspaces are `FloatBuffer`s that only grow.
+///
+/// A batch whose columns would exceed `workspaceLimit` floats (say, a large evaluation chunk)
+/// is processed in slices of samples instead, so memory stays bounded; training batches of the
+/// usual sizes fit in one slice and take the single-product path.
+public final class Conv2D: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    /// Most floats the column workspace may hold (default 2²⁵ floats = 128 MiB).
+    public let workspaceLimit: Int
+
+    private var weight: ParameterView!
+    private var bias: ParameterView!
+    private var input: Tensor?
+    private var geometry: WindowGeometry?
+    /// im2col of the last input in forward; dcols in backward.
+    private let columns = FloatBuffer()
+    /// The product in channel-major order: Y in forward, the reordered dY in backward.
+    private let channelMajor = FloatBuffer()
+    private let output = FloatBuffer()
+    private let gradInput = FloatBuffer()
+    /// True while `columns` holds the im2col of the whole last input, so backward can use it.
+    private var columnsHoldInput = false
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                workspaceLimit: Int = 1 << 25) {
+        precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0,
+                     "Conv2D needs positive channels, kernel and stride and a padding ≥ 0")
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.workspaceLimit = max(1, workspaceLimit)
+    }
+
+    public var summary: String {
+        "Conv2D(\(inChannels) → \(outChannels), \(kernel)×\(kernel), stride \(stride), padding \(padding))"
+    }
+
+    private func windows(_ shape: [Int]) throws -> WindowGeometry {
+        let g = try WindowGeometry(input: shape, kernel: kernel, stride: stride, padding: padding, layer: summary)
+        guard g.channels == inChannels else {
+            throw ModelSpecError("\(summary) receives \(g.channels) channels (input \(shape))")
+        }
+        return g
+    }
+
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        let g = try windows(shape)
+        return [outChannels, g.outputHeight, g.outputWidth]
+    }
+
+    /// Kaiming-uniform weights, ±√(6 / fanIn) with fanIn = in·k·k, keep the variance of
+    /// activations through ReLU; biases start at zero.
+    public var parameterSpecs: [ParameterSpec] {
+        let fanIn = inChannels * kernel * kernel
+        return [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel],
+                              initializer: .uniform(bound: WeightInit.kaiming.bound(fanIn: fanIn, fanOut: outChannels))),
+                ParameterSpec(name: "bias", shape: [outChannels], initializer: .zeros)]
+    }
+
+    public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = parameters[1] }
+
+    /// Samples per matrix product: all of them unless the workspaces would pass the limit.
+    private func slice(_ g: WindowGeometry, batch: Int) -> Int {
+        let perSample = max(g.patchSize, outChannels) * g.outputPlane
+        return max(1, min(batch, workspaceLimit / perSample))
+    }
+
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        guard let g = try? windows(Array(input.shape.dropFirst())) else {
+            preconditionFailure("\(summary) got input of shape \(input.shape)")
+        }
+        self.input = input
+        geometry = g
+        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
+        let y = output.tensor([batch, outChannels, g.outputHeight, g.outputWidth])
+        let step = slice(g, batch: batch)
+        columns.reserve(patch * step * plane)
+        channelMajor.reserve(outChannels * step * plane)
+        for first in Swift.stride(from: 0, to: batch, by: step) {
+            let count = min(step, batch - first), width = count * plane
+            Im2Col.unfold(input.pointer + first * g.channels * g.inputPlane, samples: count, geometry: g,
+                          into: columns.pointer)
+            Kernels.gemm(.no, .no, m: outChannels, n: width, k: patch,
+                         a: weight.value, lda: patch, b: columns.pointer, ldb: width,
+                         beta: 0, c: channelMajor.pointer, ldc: width)
+            Conv2D.toSampleMajor(channelMajor.pointer, channels: outChannels, samples: count, plane: plane,
+                                 adding: bias.value, into: y.pointer + first * outChannels * plane)
+        }
+        columnsHoldInput = step >= batch
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard let input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
+        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
+        let step = slice(g, batch: batch)
+        let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
+        if let dx { dx.storage.fill(0, count: dx.count) }
+        for first in Swift.stride(from: 0, to: batch, by: step) {
+            let count = min(step, batch - first), width = count * plane
+            let accumulate = first > 0   // later slices add onto the first slice's gradients
+            Conv2D.toChannelMajor(gradOutput.pointer + first * outChannels * plane, channels: outChannels,
+                                  samples: count, plane: plane, into: channelMajor.pointer,
+                                  biasGradient: bias.gradient, accumulate: accumulate)
+            let x = input.pointer + first * g.channels * g.inputPlane
+            if !columnsHoldInput { Im2Col.unfold(x, samples: count, geometry: g, into: columns.pointer) }
+            // dW = dY · colsᵀ
+            Kernels.gemm(.no, .yes, m: outChannels, n: patch, k: width,
+                         a: channelMajor.pointer, lda: width, b: columns.pointer, ldb: width,
+                         beta: accumulate ? 1 : 0, c: weight.gradient, ldc: patch)
+            guard let dx else { continue }
+            // dcols = Wᵀ · dY, written over the columns (no longer needed), then folded into dX.
+            Kernels.gemm(.yes, .no, m: patch, n: width, k: outChannels,
+                         a: weight.value, lda: patch, b: channelMajor.pointer, ldb: width,
+                         beta: 0, c: columns.pointer, ldc: width)
+            columnsHoldInput = false
+            Im2Col.foldAdding(columns.pointer, samples: count, geometry: g,
+                              into: dx.pointer + first * g.channels * g.inputPlane)
+        }
+        return dx
+    }
+
+    /// y[n, o, p] = product[o, n·P + p] + bias[o]: the reorder into NCHW with the bias fused in.
+    private static func toSampleMajor(_ product: UnsafePointer<Float>, channels: Int, samples: Int, plane: Int,
+                                      adding bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let rowLength = samples * plane
+        for o in 0..<channels {
+            let b = bias[o]
+            for n in 0..<samples {
+                let source = product + o * rowLength + n * plane
+                let destination = y + (n * channels + o) * plane
+                for p in 0..<plane { destination[p] = source[p] + b }
+            }
+        }
+    }
+
+    /// dyc[o, n·P + p] = dY[n, o, p], and the bias gradient Σ_{n,p} dY[n, o, p] in the same pass.
+    /// The sum runs in eight lanes: a scalar float reduction would not vectorise.
+    private static func toChannelMajor(_ dy: UnsafePointer<Float>, channels: Int, samples: Int, plane: Int,
+                                       into dyc: UnsafeMutablePointer<Float>,
+                                       biasGradient: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let rowLength = samples * plane
+        for o in 0..<channels {
+            var lanes = SIMD8<Float>()
+            var rest: Float = 0
+            for n in 0..<samples {
+                let source = dy + (n * channels + o) * plane
+                let destination = dyc + o * rowLength + n * plane
+                var p = 0
+                while p + 8 <= plane {
+                    let v = UnsafeRawPointer(source + p).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(destination + p).storeBytes(of: v, as: SIMD8<Float>.self)
+                    lanes += v
+                    p += 8
+                }
+                while p < plane { destination[p] = source[p]; rest += source[p]; p += 1 }
+            }
+            let total = lanes.sum() + rest
+            biasGradient[o] = accumulate ? biasGradient[o] + total : total
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// Where a square window slides over a [C, H, W] sample: the arithmetic shared by
+/// convolutions and pooling.
+///
+/// The window of output pixel (oh, ow) covers input rows `oh·stride − padding + kh` and columns
+/// `ow·stride − padding + kw` for kh, kw in 0..<kernel; positions outside the input are padding.
+/// Output sizes follow PyTorch (floor mode): (size + 2·padding − kernel) / stride + 1.
+public struct WindowGeometry: Equatable {
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public let outputHeight: Int
+    public let outputWidth: Int
+
+    /// Validates a per-sample input shape against a window; `layer` names the layer in errors.
+    public init(input shape: [Int], kernel: Int, stride: Int, padding: Int, layer: String) throws {
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+            throw ModelSpecError("\(layer) needs per-sample input [channels, height, width], got \(shape)")
+        }
+        guard kernel > 0, stride > 0, padding >= 0 else {
+            throw ModelSpecError("\(layer): kernel and stride must be positive and padding not negative")
+        }
+        let paddedHeight = shape[1] + 2 * padding, paddedWidth = shape[2] + 2 * padding
+        guard kernel <= paddedHeight, kernel <= paddedWidth else {
+            throw ModelSpecError("\(layer): kernel \(kernel)×\(kernel) is larger than its padded input "
+                                 + "\(paddedHeight)×\(paddedWidth) (input \(shape), padding \(padding))")
+        }
+        channels = shape[0]; height = shape[1]; width = shape[2]
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        outputHeight = (paddedHeight - kernel) / stride + 1
+        outputWidth = (paddedWidth - kernel) / stride + 1
+    }
+
+    public var inputShape: [Int] { [channels, height, width] }
+    /// Values in one input channel of one sample.
+    public var inputPlane: Int { height * width }
+    /// Values in one output channel of one sample.
+    public var outputPlane: Int { outputHeight * outputWidth }
+    /// Values one output pixel sees: the rows of the im2col matrix.
+    public var patchSize: Int { channels * kernel * kernel }
+
+    /// The output positions whose window, at kernel offset `offset`, lands inside an input
+    /// dimension of `size`: those o with 0 ≤ o·stride − padding + offset < size.
+    /// Precomputing it keeps bounds tests out of the inner loops.
+    @inline(__always)
+    func validOutputs(offset: Int, inputSize: Int, outputSize: Int) -> Range<Int> {
+        let shift = offset - padding          // input index = o·stride + shift
+        // First o with o·stride + shift ≥ 0, one past the last o with o·stride + shift ≤ inputSize − 1;
+        // both clamped to 0...outputSize so the range can always bound a loop.
+        let low = min(outputSize, shift >= 0 ? 0 : (-shift + stride - 1) / stride)
+        let lastInput = inputSize - 1 - shift
+        let high = lastInput < 0 ? low : max(low, min(outputSize, lastInput / stride + 1))
+        return low..<high
+    }
+
+    func validRows(kh: Int) -> Range<Int> { validOutputs(offset: kh, inputSize: height, outputSize: outputHeight) }
+    func validColumns(kw: Int) -> Range<Int> { validOutputs(offset: kw, inputSize: width, outputSize: outputWidth) }
+}
