@@ -41,14 +41,14 @@ final class MalformedDataTests: XCTestCase {
         return dir.path
     }
 
-    private func train(_ arguments: [String]) throws -> ProcessResult {
+    private func train(_ arguments: [String]) throws -> JobResult {
         let runDir = root.appendingPathComponent("run-\(UUID().uuidString.prefix(8))").path
-        return try BinaryRunner.runTandem(["train"] + arguments + ["--max-steps", "1", "--run-dir", runDir], timeout: 60)
+        return try TandemBinary.run(["train"] + arguments + ["--max-steps", "1", "--run-dir", runDir], timeout: 60)
     }
 
     /// The shared assertions for a run that must fail cleanly with one error line.
     @discardableResult
-    private func assertCleanFailure(_ result: ProcessResult, mentions fragments: [String],
+    private func assertCleanFailure(_ result: JobResult, mentions fragments: [String],
                                     file: StaticString = #filePath, line: UInt = #line) -> String {
         XCTAssertFalse(result.timedOut, result.summary, file: file, line: line)
         XCTAssertNotEqual(result.status, 0, "must fail\n\(result.summary)", file: file, line: line)

@@ -30,7 +30,7 @@ final class DataValidationRegressionTests: XCTestCase {
         try TestFiles.write(try TestFiles.gzip(IDX.labels(count: 4)), to: dir.appendingPathComponent("train-labels-idx1-ubyte.gz"))
         try TestFiles.write(try TestFiles.gzip(IDX.images(count: 4)), to: dir.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
         try TestFiles.write(try TestFiles.gzip(IDX.labels(count: 4)), to: dir.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
-        let result = try BinaryRunner.runTandem(["train", "--data-dir", dir.path, "--max-steps", "1",
+        let result = try TandemBinary.run(["train", "--data-dir", dir.path, "--max-steps", "1",
                                                  "--run-dir", dir.appendingPathComponent("run").path])
         XCTAssertEqual(result.status, 1, result.summary)
         XCTAssertFalse(result.stderr.contains("Fatal error"), result.summary)
@@ -45,7 +45,7 @@ final class DataValidationRegressionTests: XCTestCase {
         try TestFiles.write(try TestFiles.gzip(IDX.labels(count: 128)), to: dir.appendingPathComponent("train-labels-idx1-ubyte.gz"))
         try TestFiles.write(try TestFiles.gzip(IDX.images(count: 16, rows: 28, columns: 27)), to: dir.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
         try TestFiles.write(try TestFiles.gzip(IDX.labels(count: 16)), to: dir.appendingPathComponent("t10k-labels-idx1-ubyte.gz"))
-        let result = try BinaryRunner.runTandem(["train", "--data-dir", dir.path, "--max-steps", "1",
+        let result = try TandemBinary.run(["train", "--data-dir", dir.path, "--max-steps", "1",
                                                  "--run-dir", dir.appendingPathComponent("run").path])
         XCTAssertNotEqual(result.status, 0, result.summary)
         XCTAssertTrue(result.stderr.hasPrefix("tandem: error: \(dir.path)/t10k-images-idx3-ubyte.gz"), result.summary)

@@ -51,6 +51,14 @@ final class MPIEquivalenceTests: XCTestCase {
         }
     }
 
+    func testSmallCNNWithDropoutUnderMPI() throws {
+        let cnn = ["--model", "cnn-small"]
+        let one = try train(ranks: 1, globalBatch: 30, extra: cnn)
+        for ranks in [2, 3] {
+            assertClose(try train(ranks: ranks, globalBatch: 30, extra: cnn), one, "cnn-small, mpirun -np \(ranks)")
+        }
+    }
+
     func testRankZeroClippingAndSkippingUnderMPI() throws {
         // Every step clipped hard; the consistency check after every step proves all ranks applied
         // rank 0's coefficient (a rank that decided alone would drift and stop the job).

@@ -52,6 +52,8 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
 
     func assertEquivalent(_ run: Run, _ reference: Run, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(run.losses.count, reference.losses.count, label, file: file, line: line)
+        XCTAssertEqual(run.parameters.count, reference.parameters.count, label, file: file, line: line)
+        guard run.parameters.count == reference.parameters.count else { return }
         XCTAssertLessThan(Self.relativeDifference(run.parameters, reference.parameters), 1e-4, label, file: file, line: line)
         for (a, b) in zip(run.losses, reference.losses) {
             XCTAssertLessThan(abs(a - b) / abs(b), 1e-4, "\(label): loss \(a) vs \(b)", file: file, line: line)
@@ -67,6 +69,16 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
             for ranks in [2, 3, 4] {
                 assertEquivalent(try train(ranks: ranks, globalBatch: batch), reference, "\(ranks) ranks, batch \(batch)")
             }
+        }
+    }
+
+    func testSmallCNNWithDropoutMatchesAcrossWorldSizes() throws {
+        // Dropout masks depend on (seed, step, index in the global batch), never on the rank.
+        let cnn: (inout TrainingConfig) -> Void = { $0.model = "cnn-small" }
+        let reference = try train(ranks: 1, globalBatch: 30, steps: 20, configure: cnn)
+        XCTAssertLessThan(reference.losses.last!, reference.losses.first!)
+        for ranks in [2, 3, 4] {
+            assertEquivalent(try train(ranks: ranks, globalBatch: 30, steps: 20, configure: cnn), reference, "cnn-small, \(ranks) ranks")
         }
     }
 

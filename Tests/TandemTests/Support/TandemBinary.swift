@@ -8,6 +8,12 @@ struct JobResult {
     var stderr: String
     var timedOut: Bool
     var seconds: Double
+    /// The non-empty lines of stderr.
+    var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+    /// Everything, for assertion messages.
+    var summary: String {
+        "exit \(status)\(timedOut ? " (timed out)" : "")\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
+    }
     /// stderr lines written by tandem itself (mpirun adds its own banners around them).
     var tandemErrorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("tandem:") } }
     var looksLikeCrash: Bool {
