@@ -9,6 +9,6 @@ struct TandemCommand: ParsableCommand {
         Run under `mpirun -np N` for N ranks, plainly for one process, or with --simulate-ranks N \
         for N ranks as threads of one process.
         """,
-        subcommands: [Train.self, Eval.self, Export.self, Bench.self, GradCheck.self],
+        subcommands: [Train.self, Eval.self, Export.self, Bench.self, GradCheck.self, Plot.self, Predict.self],
         defaultSubcommand: Train.self)
 }

@@ -1,0 +1,157 @@
+import Foundation
+
+/// The parts of a run's `metrics.jsonl` that the plots draw, read back from the file the
+/// trainer appends to (see `MetricsLog`).
+///
+/// A run that was resumed appends to the same file, so a step can appear twice (the steps
+/// between the checkpoint and the crash are trained again); the later record wins, because it
+/// belongs to the run that went on. Non-finite numbers, which `MetricsLog` writes as strings
+/// ("nan", "inf"), come back as Double's NaN and infinities.
+public struct RunMetrics {
+    /// An `epoch` record: the epoch just finished (counted from 1) and its measurements.
+    public struct EpochRecord {
+        public var epoch: Int
+        public var step: Int?
+        public var trainLoss: Double?
+        public var trainAccuracy: Double?
+        public var validationLoss: Double?
+        public var validationAccuracy: Double?
+        public var testLoss: Double?
+        public var testAccuracy: Double?
+    }
+
+    /// A `step` record: the training loss of one logged step.
+    public struct StepRecord {
+        public var step: Int
+        public var loss: Double
+    }
+
+    /// One layer's entry in a `layers` record.
+    public struct LayerSample {
+        public var index: Int
+        public var name: String
+        public var gradientNorm: Double
+        public var weightNorm: Double
+        public var updateRatio: Double
+    }
+
+    /// A `layers` record: every parameterised layer's gradient health at one step.
+    public struct LayersRecord {
+        public var step: Int
+        public var globalNorm: Double?
+        public var clipped: Bool
+        public var layers: [LayerSample]
+    }
+
+    /// From the `start` record; lets steps be drawn on an epoch axis.
+    public var stepsPerEpoch: Int?
+    public var epochs: [EpochRecord] = []
+    public var steps: [StepRecord] = []
+    public var layerRecords: [LayersRecord] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { epochs.isEmpty && steps.isEmpty && layerRecords.isEmpty }
+
+    /// Reads and parses a metrics file; a missing, unreadable or malformed file is a
+    /// `DataError` naming the file (and the line, when one line is at fault).
+    public static func read(path: String) throws -> RunMetrics {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DataError(path, "no such file (is this a run directory written by tandem train?)")
+        }
+        guard !isDirectory.boolValue else { throw DataError(path, "is a directory, not a metrics file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot be read") }
+        guard let text = String(data: data, encoding: .utf8) else { throw DataError(path, "is not UTF-8 text") }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> RunMetrics {
+        var metrics = RunMetrics()
+        var epochsByStep: [Int: EpochRecord] = [:], stepsByStep: [Int: StepRecord] = [:]
+        var layersByStep: [Int: LayersRecord] = [:]
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (offset, rawLine) in lines.enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            let number = offset + 1
+            let parsed = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+            guard let record = parsed as? [String: Any] else {
+                // A last line without its newline is a record still being written by a live
+                // run: leave it for the next look rather than refuse the whole file.
+                if offset == lines.count - 1 && !text.hasSuffix("\n") { continue }
+                throw DataError(path, "line \(number) is not a JSON object")
+            }
+            let fields = Fields(record: record, path: path, line: number)
+            guard let event = record["event"] as? String else { throw fields.error("has no \"event\" field") }
+            switch event {
+            case "start":
+                metrics.stepsPerEpoch = try fields.integer("steps_per_epoch") ?? metrics.stepsPerEpoch
+            case "epoch":
+                guard let epoch = try fields.integer("epoch") else { throw fields.error("epoch record has no \"epoch\" number") }
+                let step = try fields.integer("step")
+                let entry = EpochRecord(epoch: epoch, step: step,
+                                        trainLoss: try fields.number("train_loss"), trainAccuracy: try fields.number("train_accuracy"),
+                                        validationLoss: try fields.number("validation_loss"),
+                                        validationAccuracy: try fields.number("validation_accuracy"),
+                                        testLoss: try fields.number("test_loss"), testAccuracy: try fields.number("test_accuracy"))
+                // Without a step, an epoch is keyed by its number (negated, to keep apart from steps).
+                epochsByStep[step ?? -epoch] = entry
+            case "step":
+                guard let step = try fields.integer("step") else { throw fields.error("step record has no \"step\" number") }
+                if let loss = try fields.number("loss") { stepsByStep[step] = StepRecord(step: step, loss: loss) }
+            case "layers":
+                guard let step = try fields.integer("step") else { throw fields.error("layers record has no \"step\" number") }
+                guard let entries = record["layers"] as? [Any] else { throw fields.error("layers record has no \"layers\" list") }
+                var layers: [LayerSample] = []
+                for (position, entry) in entries.enumerated() {
+                    guard let object = entry as? [String: Any] else { throw fields.error("layers[\(position)] is not an object") }
+                    let layer = Fields(record: object, path: path, line: number, prefix: "layers[\(position)].")
+                    let index = try layer.integer("index") ?? position
+                    layers.append(LayerSample(index: index, name: object["name"] as? String ?? "layer \(index)",
+                                              gradientNorm: try layer.number("grad_norm") ?? .nan,
+                                              weightNorm: try layer.number("weight_norm") ?? .nan,
+                                              updateRatio: try layer.number("update_ratio") ?? .nan))
+                }
+                layersByStep[step] = LayersRecord(step: step, globalNorm: try fields.number("global_norm"),
+                                                  clipped: record["clipped"] as? Bool ?? false, layers: layers)
+            default:
+                continue   // checkpoint, skip, warning, end, ...: not drawn
+            }
+        }
+        metrics.epochs = epochsByStep.values.sorted { ($0.step ?? 0, $0.epoch) < ($1.step ?? 0, $1.epoch) }
+        metrics.steps = stepsByStep.values.sorted { $0.step < $1.step }
+        metrics.layerRecords = layersByStep.values.sorted { $0.step < $1.step }
+        return metrics
+    }
+
+    /// Typed access to one record's fields, with errors that say where the bad value is.
+    private struct Fields {
+        var record: [String: Any]
+        var path: String
+        var line: Int
+        var prefix = ""
+
+        func error(_ problem: String) -> DataError { DataError(path, "line \(line): \(problem)") }
+
+        /// A number, or nil when the field is absent or null. "nan", "inf" and "-inf" (how
+        /// the trainer writes non-finite values) are numbers too.
+        func number(_ key: String) throws -> Double? {
+            guard let value = record[key], !(value is NSNull) else { return nil }
+            if let text = value as? String {
+                guard let parsed = Double(text.lowercased()), !parsed.isFinite else {
+                    throw error("\"\(prefix)\(key)\" is \"\(text.prefix(20))\", not a number")
+                }
+                return parsed
+            }
+            guard let parsed = (value as? NSNumber)?.doubleValue else { throw error("\"\(prefix)\(key)\" is not a number") }
+            return parsed
+        }
+
+        func integer(_ key: String) throws -> Int? {
+            guard let value = try number(key) else { return nil }
+            guard let exact = Int(exactly: value) else { throw error("\"\(prefix)\(key)\" is \(value), not a whole number") }
+            return exact
+        }
+    }
+}

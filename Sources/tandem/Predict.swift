@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Tandem
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify images with a checkpoint: the most likely classes and their probabilities.",
+        discussion: """
+        Images are PGM (P2 or P5, 8-bit) or PNG (8- or 16-bit grey, grey+alpha, RGB or RGBA; not \
+        interlaced). Colour becomes grey by luma, transparency is laid over black, and pixels are \
+        scaled to [0, 1] as in training. Fashion-MNIST draws white clothes on black: invert a \
+        black-on-white drawing before asking. An image of another size than the model's input \
+        (28×28) is resized by nearest neighbour, and the output says so.
+        """)
+
+    @Option(help: "Checkpoint or exported weights file.") var checkpoint: String
+    @Argument(help: "PGM or PNG images to classify.") var files: [String] = []
+    @Option(help: "An IDX images file (e.g. t10k-images-idx3-ubyte.gz) to take image --index from.") var idx: String?
+    @Option(help: "The image of --idx to classify, counted from 0.") var index: Int?
+    @Option(help: "How many classes to show for each image.") var top = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    /// One image to classify, as the model will see it.
+    struct Input {
+        var name: String
+        var image: GreyImage
+        var originalSize: (width: Int, height: Int)?
+    }
+
+    func run() throws {
+        do {
+            try classify()
+        } catch {
+            Job.fail(error, rank: nil, size: 1)
+        }
+    }
+
+    func classify() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, not \(top)") }
+        guard (idx == nil) == (index == nil) else { throw ValidationError("--idx and --index go together: give both or neither") }
+        guard !files.isEmpty || idx != nil else {
+            throw ValidationError("nothing to classify: give image files, or --idx FILE --index N")
+        }
+        let file = try CheckpointFile.read(path: checkpoint)
+        let model = try TrainingCheckpoint.model(from: file, path: checkpoint)
+        let size = try Predict.imageSize(of: model, path: checkpoint)
+
+        // Read every input before printing anything: a bad file fails the command cleanly.
+        var inputs: [Input] = []
+        for path in files {
+            let image = try ImageFile.read(path: path)
+            inputs.append(Predict.fitted(name: path, image: image, to: size))
+        }
+        if let idx, let index {
+            inputs.append(Predict.fitted(name: "\(idx)[\(index)]", image: try Predict.idxImage(idx, index: index), to: size))
+        }
+
+        let probabilities = Predict.probabilities(model, inputs.map(\.image))
+        let classCount = model.outputShape.reduce(1, *)
+        let names = classCount == FashionMNIST.classNames.count ? FashionMNIST.classNames : (0..<classCount).map { "class \($0)" }
+        var results: [[String: Any]] = []
+        for (input, p) in zip(inputs, probabilities) {
+            let ranked = p.indices.sorted { (p[$0], $1) > (p[$1], $0) }.prefix(top)
+            if json {
+                var entry: [String: Any] = [
+                    "input": input.name,
+                    "top": ranked.map { ["class": $0, "name": names[$0], "probability": Double(p[$0])] as [String: Any] },
+                ]
+                if let original = input.originalSize { entry["resized_from"] = [original.width, original.height] }
+                results.append(entry)
+            } else {
+                let resized = input.originalSize.map { " (resized from \($0.width)×\($0.height))" } ?? ""
+                print(input.name + resized)
+                let width = ranked.map { names[$0].count }.max() ?? 0
+                for (rank, c) in ranked.enumerated() {
+                    let padded = names[c].padding(toLength: width, withPad: " ", startingAt: 0)
+                    print("  \(rank + 1). \(padded)  " + String(format: "%.4f", p[c]))
+                }
+            }
+        }
+        if json {
+            let object: [String: Any] = ["checkpoint": checkpoint, "predictions": results]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// The height and width of image the model takes: the last two dimensions of its input
+    /// shape with one channel, or a square for a flat input of a square number of features.
+    static func imageSize(of model: Sequential, path: String) throws -> (width: Int, height: Int) {
+        let shape = model.inputShape
+        if shape.count >= 2, shape.dropLast(2).reduce(1, *) == 1 {
+            return (shape[shape.count - 1], shape[shape.count - 2])
+        }
+        if shape.count == 1 {
+            let side = Int(Double(shape[0]).squareRoot().rounded())
+            if side * side == shape[0] { return (side, side) }
+        }
+        throw ValidationError("\(path): the model takes inputs of shape \(shape), not one grey image")
+    }
+
+    /// The image at the model's size, noting the original size when it had to be resized.
+    static func fitted(name: String, image: GreyImage, to size: (width: Int, height: Int)) -> Input {
+        if image.width == size.width && image.height == size.height { return Input(name: name, image: image) }
+        return Input(name: name, image: image.resized(width: size.width, height: size.height),
+                     originalSize: (image.width, image.height))
+    }
+
+    /// Image `index` of an IDX images file (count × rows × columns, bytes), scaled like training data.
+    static func idxImage(_ path: String, index: Int) throws -> GreyImage {
+        let file = try IDXFile(path: path)
+        let dims = file.dimensions
+        guard dims.count == 3 || (dims.count == 4 && dims[1] == 1) else {
+            throw DataError(path, "expected grey images (count×rows×columns), found dimensions \(dims.map(String.init).joined(separator: "×"))")
+        }
+        let rows = dims[dims.count - 2], columns = dims[dims.count - 1]
+        guard rows > 0, columns > 0 else { throw DataError(path, "holds empty \(rows)×\(columns) images") }
+        guard index >= 0, index < dims[0] else {
+            throw DataError(path, "has no image \(index): it holds \(dims[0]) (indices 0...\(max(dims[0] - 1, 0)))")
+        }
+        let start = file.bytes.startIndex + index * rows * columns
+        let pixels = file.bytes[start..<(start + rows * columns)].map { Float($0) * (1 / Float(255)) }   // as Dataset.fill
+        return GreyImage(width: columns, height: rows, intensities: pixels)
+    }
+
+    /// Softmax of the model's outputs, one row per image. A model that already ends in a
+    /// Softmax layer outputs probabilities, which are taken as they are.
+    static func probabilities(_ model: Sequential, _ images: [GreyImage]) -> [[Float]] {
+        let features = model.inputShape.reduce(1, *), classes = model.outputShape.reduce(1, *)
+        var x = [Float](); x.reserveCapacity(images.count * features)
+        for image in images { x += image.intensities }
+        let output = model.forward(Tensor(shape: [images.count] + model.inputShape, values: x), context: .evaluation)
+        let alreadyProbabilities = model.layers.last is Softmax
+        return (0..<images.count).map { row in
+            let logits = output.pointer + row * classes
+            var p = [Float](repeating: 0, count: classes)
+            if alreadyProbabilities {
+                for j in 0..<classes { p[j] = logits[j] }
+            } else {
+                p.withUnsafeMutableBufferPointer { _ = Softmax.probabilities(logits, count: classes, into: $0.baseAddress!) }
+            }
+            return p
+        }
+    }
+}
