@@ -14,8 +14,8 @@ public final class GradientAllreduce {
     public let overlap: Bool
     /// Arena ranges, in the order they are reduced (last layers first).
     public let buckets: [Range<Int>]
-    /// For each layer index, the bucket that becomes ready when that layer's backward is done.
-    private let bucketReadyAtLayer: [Int: Int]
+    /// For each layer index, the buckets that become ready when that layer's backward is done.
+    private let bucketReadyAtLayer: [Int: [Int]]
     private var pending: [PendingReduction] = []
     private var started = 0
     /// Seconds spent inside the reduction calls this step: all of it without overlap, only the
@@ -32,22 +32,33 @@ public final class GradientAllreduce {
         self.arena = arena
         self.overlap = overlap
         let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
-        var buckets: [Range<Int>] = []
-        var ready: [Int: Int] = [:]
+        // Group whole layers, last first, until a group reaches the bucket size; then cut any
+        // group larger than that into bucket-sized pieces (a 13 MB dense layer becomes 13
+        // 1 MB reductions), because large single reductions are slow here (see bench --allreduce).
+        var groups: [(range: Range<Int>, readyAt: Int)] = []
         var upper: Int? = nil, lower = 0
         for layer in layerRanges.indices.reversed() where !layerRanges[layer].isEmpty {
             let range = layerRanges[layer]
             if upper == nil { upper = range.upperBound }
             lower = range.lowerBound
             if upper! - lower >= capacity {
-                ready[layer] = buckets.count
-                buckets.append(lower..<upper!)
+                groups.append((lower..<upper!, layer))
                 upper = nil
             }
         }
         if let upper, let first = layerRanges.firstIndex(where: { !$0.isEmpty }) {
-            ready[first] = buckets.count
-            buckets.append(lower..<upper)
+            groups.append((lower..<upper, first))
+        }
+        var buckets: [Range<Int>] = []
+        var ready: [Int: [Int]] = [:]
+        for group in groups {
+            var end = group.range.upperBound
+            while end > group.range.lowerBound {
+                let start = max(group.range.lowerBound, end - capacity)
+                ready[group.readyAt, default: []].append(buckets.count)
+                buckets.append(start..<end)
+                end = start
+            }
         }
         self.buckets = buckets
         bucketReadyAtLayer = ready
@@ -58,7 +69,7 @@ public final class GradientAllreduce {
     public func layerDone(_ layer: Int) throws {
         guard overlap, communicator.size > 1 else { return }
         let t0 = Date.timeIntervalSinceReferenceDate
-        if let bucket = bucketReadyAtLayer[layer] {
+        for bucket in bucketReadyAtLayer[layer] ?? [] {
             if firstStart == nil { firstStart = t0 }
             let range = buckets[bucket]
             pending.append(try communicator.startAllreduceSum(

@@ -12,9 +12,18 @@ final class CheckpointSafetyTests: XCTestCase {
                     "--run-dir", run, "--quiet", "--resume", "auto"]
         var generator = SplitMix64(seed: 2024)
         var sawCheckpoint = 0
+        func newestStep() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: run)) ?? []
+            return names.compactMap(CheckpointDirectory.step(fromFileName:)).max() ?? -1
+        }
         for _ in 0..<20 {
+            let before = newestStep()
             let (process, _, _) = try TandemBinary.start(executable: TandemBinary.path, arguments: args)
-            usleep(UInt32(300_000 + generator.next() % 1_200_000))
+            // Wait until this run is writing checkpoints (however slow the machine), then kill
+            // it at a random moment: with a write every step, most moments are inside one.
+            let deadline = Date().addingTimeInterval(60)
+            while newestStep() <= before && process.isRunning && Date() < deadline { usleep(5_000) }
+            usleep(UInt32(generator.next() % 400_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let directory = CheckpointDirectory(path: run, keep: 2)
