@@ -14,6 +14,8 @@ public struct BenchmarkReport {
     /// Medians over the timed steps, in seconds.
     public var stepSeconds: Double
     public var split: StepTimings
+    /// The largest peak resident memory of any rank, in MB.
+    public var peakResidentMegabytes: Double
     public var samplesPerSecond: Double { Double(globalBatch) / stepSeconds }
 
     public var json: String {
@@ -21,6 +23,7 @@ public struct BenchmarkReport {
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
             "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
+            "peak_rss_mb_per_rank": peakResidentMegabytes,
             "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
                          "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
@@ -30,8 +33,8 @@ public struct BenchmarkReport {
     }
 
     public var text: String {
-        String(format: "%@ on %d rank(s), global batch %d, %d BLAS thread(s): %.0f samples/s (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
-               model, worldSize, globalBatch, blasThreads, samplesPerSecond, stepSeconds * 1e3, split.data * 1e3,
+        String(format: "%@ on %d rank(s), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
+               model, worldSize, globalBatch, blasThreads, samplesPerSecond, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
                split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }
@@ -69,10 +72,15 @@ public enum Benchmark {
         split.backward = median(splits.map(\.backward)); split.allreduce = median(splits.map(\.allreduce))
         split.clip = median(splits.map(\.clip)); split.optimizer = median(splits.map(\.optimizer))
         split.allreduceSpan = median(splits.map(\.allreduceSpan))
+        // Peak resident memory of this process (Linux reports ru_maxrss in KiB); the largest rank's.
+        var usage = rusage()
+        getrusage(RUSAGE_SELF, &usage)
+        let peaks = try communicator.allgather(UInt64(max(0, usage.ru_maxrss)))
         return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
                                bucketMegabytes: config.bucketMegabytes,
                                oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
-                               stepSeconds: median(walls), split: split)
+                               stepSeconds: median(walls), split: split,
+                               peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024)
     }
 }
