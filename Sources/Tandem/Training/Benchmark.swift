@@ -74,7 +74,7 @@ public enum Benchmark {
         split.allreduceSpan = median(splits.map(\.allreduceSpan))
         // Peak resident memory of this process (Linux reports ru_maxrss in KiB); the largest rank's.
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         let peaks = try communicator.allgather(UInt64(max(0, usage.ru_maxrss)))
         return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
