@@ -3,18 +3,19 @@
 ///
 /// The whole shard batch goes through one matrix product each way:
 ///
-///     forward   Y[out, N·P]    = W[out, in·k·k] × cols[in·k·k, N·P]       (cols = im2col of the batch)
+///     forward   Y[out, N·P]     = W[out, in·k·k] × cols[in·k·k, N·P]      (cols = im2col of the batch)
 ///     backward  dW[out, in·k·k] = dY[out, N·P] × colsᵀ
-///               dcols          = Wᵀ × dY[out, N·P],  then col2im into dX
+///               dcols           = Wᵀ × dY[out, N·P],  then col2im into dX
 ///
-/// where P = Ho·Wo. The product comes out channel-major ([out, N, P]); one cheap pass reorders
-/// it into NCHW and adds the bias on the way, and the mirror pass in backward reorders dY and
-/// sums the bias gradient. Backward writes dcols over the columns it has just used for dW, so
-/// the largest workspace exists once. All workspaces are `FloatBuffer`s that only grow.
+/// where P = Ho·Wo (see `Im2Col`). The product comes out channel-major ([out, N, P]); one
+/// cheap pass reorders it into NCHW and adds the bias on the way, and the mirror pass in
+/// backward reorders dY and sums the bias gradient. Backward writes dcols over the columns it
+/// has just used for dW, so the largest workspace exists once. All workspaces are
+/// `FloatBuffer`s that only grow, so a training step allocates nothing.
 ///
-/// A batch whose columns would exceed `workspaceLimit` floats (say, a large evaluation chunk)
-/// is processed in slices of samples instead, so memory stays bounded; training batches of the
-/// usual sizes fit in one slice and take the single-product path.
+/// A batch whose workspace would exceed `workspaceLimit` floats (say, a large evaluation
+/// chunk) is processed in slices of samples instead, so memory stays bounded; training
+/// batches of the usual sizes fit in one slice and take the single-product path.
 public final class Conv2D: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -32,6 +33,8 @@ public final class Conv2D: Layer {
     private let columns = FloatBuffer()
     /// The product in channel-major order: Y in forward, the reordered dY in backward.
     private let channelMajor = FloatBuffer()
+    /// The input with its zero padding written out (forward); the padded input gradient (backward).
+    private let padded = FloatBuffer()
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
     /// True while `columns` holds the im2col of the whole last input, so backward can use it.
@@ -89,12 +92,10 @@ public final class Conv2D: Layer {
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let y = output.tensor([batch, outChannels, g.outputHeight, g.outputWidth])
         let step = slice(g, batch: batch)
-        columns.reserve(patch * step * plane)
-        channelMajor.reserve(outChannels * step * plane)
+        reserveWorkspaces(g, samples: step)
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
-            Im2Col.unfold(input.pointer + first * g.channels * g.inputPlane, samples: count, geometry: g,
-                          into: columns.pointer)
+            unfold(input, first: first, count: count, g)
             Kernels.gemm(.no, .no, m: outChannels, n: width, k: patch,
                          a: weight.value, lda: patch, b: columns.pointer, ldb: width,
                          beta: 0, c: channelMajor.pointer, ldc: width)
@@ -110,15 +111,13 @@ public final class Conv2D: Layer {
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let step = slice(g, batch: batch)
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
-        if let dx { dx.storage.fill(0, count: dx.count) }
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients
             Conv2D.toChannelMajor(gradOutput.pointer + first * outChannels * plane, channels: outChannels,
                                   samples: count, plane: plane, into: channelMajor.pointer,
                                   biasGradient: bias.gradient, accumulate: accumulate)
-            let x = input.pointer + first * g.channels * g.inputPlane
-            if !columnsHoldInput { Im2Col.unfold(x, samples: count, geometry: g, into: columns.pointer) }
+            if !columnsHoldInput { unfold(input, first: first, count: count, g) }
             // dW = dY · colsᵀ
             Kernels.gemm(.no, .yes, m: outChannels, n: patch, k: width,
                          a: channelMajor.pointer, lda: width, b: columns.pointer, ldb: width,
@@ -129,10 +128,37 @@ public final class Conv2D: Layer {
                          a: weight.value, lda: patch, b: channelMajor.pointer, ldb: width,
                          beta: 0, c: columns.pointer, ldc: width)
             columnsHoldInput = false
-            Im2Col.foldAdding(columns.pointer, samples: count, geometry: g,
-                              into: dx.pointer + first * g.channels * g.inputPlane)
+            let target = dx.pointer + first * g.channels * g.inputPlane
+            if padding == 0 {
+                target.update(repeating: 0, count: count * g.channels * g.inputPlane)
+                Im2Col.foldAdding(columns.pointer, samples: count, geometry: g, into: target)
+            } else {
+                // Fold into the padded buffer (its input copy is no longer needed), keep the interior.
+                padded.fill(0, count: count * g.channels * paddedPlane(g))
+                Im2Col.foldAdding(columns.pointer, samples: count, geometry: g, into: padded.pointer)
+                Im2Col.crop(padded.pointer, samples: count, geometry: g, into: target)
+            }
         }
         return dx
+    }
+
+    private func paddedPlane(_ g: WindowGeometry) -> Int { (g.height + 2 * padding) * (g.width + 2 * padding) }
+
+    private func reserveWorkspaces(_ g: WindowGeometry, samples: Int) {
+        columns.reserve(g.patchSize * samples * g.outputPlane)
+        channelMajor.reserve(outChannels * samples * g.outputPlane)
+        if padding > 0 { padded.reserve(samples * g.channels * paddedPlane(g)) }
+    }
+
+    /// im2col of samples first..<first+count into `columns`, through the padded copy if any.
+    private func unfold(_ input: Tensor, first: Int, count: Int, _ g: WindowGeometry) {
+        let x = input.pointer + first * g.channels * g.inputPlane
+        if padding == 0 {
+            Im2Col.unfold(x, samples: count, geometry: g, into: columns.pointer)
+        } else {
+            Im2Col.pad(x, samples: count, geometry: g, into: padded.pointer)
+            Im2Col.unfold(padded.pointer, samples: count, geometry: g, into: columns.pointer)
+        }
     }
 
     /// y[n, o, p] = product[o, n·P + p] + bias[o]: the reorder into NCHW with the bias fused in.

@@ -40,21 +40,4 @@ public struct WindowGeometry: Equatable {
     public var outputPlane: Int { outputHeight * outputWidth }
     /// Values one output pixel sees: the rows of the im2col matrix.
     public var patchSize: Int { channels * kernel * kernel }
-
-    /// The output positions whose window, at kernel offset `offset`, lands inside an input
-    /// dimension of `size`: those o with 0 ≤ o·stride − padding + offset < size.
-    /// Precomputing it keeps bounds tests out of the inner loops.
-    @inline(__always)
-    func validOutputs(offset: Int, inputSize: Int, outputSize: Int) -> Range<Int> {
-        let shift = offset - padding          // input index = o·stride + shift
-        // First o with o·stride + shift ≥ 0, one past the last o with o·stride + shift ≤ inputSize − 1;
-        // both clamped to 0...outputSize so the range can always bound a loop.
-        let low = min(outputSize, shift >= 0 ? 0 : (-shift + stride - 1) / stride)
-        let lastInput = inputSize - 1 - shift
-        let high = lastInput < 0 ? low : max(low, min(outputSize, lastInput / stride + 1))
-        return low..<high
-    }
-
-    func validRows(kh: Int) -> Range<Int> { validOutputs(offset: kh, inputSize: height, outputSize: outputHeight) }
-    func validColumns(kw: Int) -> Range<Int> { validOutputs(offset: kw, inputSize: width, outputSize: outputWidth) }
 }
