@@ -1,10 +1,10 @@
 /// Turning a convolution into one matrix product, and back.
 ///
-/// `unfold` (im2col) lays every window of a batch side by side as the columns of one matrix:
+/// `unfold` (im2col) lays every window of N samples side by side as the columns of one matrix:
 ///
 ///     cols[(c·k + kh)·k + kw, n·P + oh·Wo + ow] = x[n, c, oh·s − p + kh, ow·s − p + kw]   (0 in the padding)
 ///
-/// with P = Ho·Wo, so the whole batch's convolution is W[out, C·k·k] × cols[C·k·k, N·P].
+/// with P = Ho·Wo, so the convolution of those samples is W[out, C·k·k] × cols[C·k·k, N·P].
 /// `foldAdding` (col2im) is its adjoint: it adds every column entry back onto the input
 /// position it was read from, turning the gradient of the columns into that of the input.
 ///
