@@ -20,5 +20,9 @@ static inline int tandem_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED;
 static inline int tandem_mpi_success(void) { return MPI_SUCCESS; }
 static inline int tandem_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Status *tandem_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Info tandem_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline int tandem_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline int tandem_mpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
+static inline MPI_Win tandem_mpi_win_null(void) { return MPI_WIN_NULL; }
 
 #endif

@@ -40,6 +40,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
     @Option(help: "Overlap the gradient allreduce with backward (true/false).") var overlap = true
     @Option(help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
+    @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce overlapped with backward), or auto (shared-memory when all ranks share a host).")
+    var reduce = "auto"
     @Option(help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
     func apply(to config: inout TrainingConfig) {
@@ -52,6 +54,6 @@ struct TrainingOptions: ParsableArguments {
         config.seed = seed; config.shuffle = shuffle; config.dataset = dataset; config.dataDirectory = dataDir
         config.csvTrain = csvTrain; config.csvTest = csvTest; config.trainSubset = trainSubset
         config.validationSplit = validationSplit; config.threads = threads
-        config.overlap = overlap; config.bucketMegabytes = bucketMb
+        config.overlap = overlap; config.bucketMegabytes = bucketMb; config.reduce = reduce
     }
 }

@@ -19,6 +19,10 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
     /// How many ranks share this host (to divide the cores among them).
     var ranksOnThisHost: Int { get }
+    /// Collective: every rank asks for a segment of `floats` floats (sizes may differ) in memory
+    /// that all ranks address directly. Nil, on every rank alike, when the ranks do not all
+    /// share one host (or the group has a single rank, which has nothing to share).
+    func sharedMemory(floats: Int) throws -> SharedMemory?
 }
 
 /// A non-blocking reduction in flight.

@@ -80,6 +80,10 @@ public final class MPICommunicator: Communicator {
         return all
     }
 
+    public func sharedMemory(floats: Int) throws -> SharedMemory? {
+        try MPISharedWindow.allocate(world: world, worldSize: size, floats: floats)
+    }
+
     public func barrier() throws { try MPICommunicator.check(MPI_Barrier(world), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {

@@ -113,6 +113,34 @@ public final class ThreadGroup {
 
     private var inputs: [UnsafeMutableRawPointer?]
 
+    /// Segments handed out by `sharedMemory`, freed with the group (the threads share one heap,
+    /// so "shared memory" is ordinary memory whose addresses every rank learns).
+    private var sharedAllocations: [UnsafeMutableRawPointer] = []
+
+    deinit { for allocation in sharedAllocations { allocation.deallocate() } }
+
+    fileprivate func sharedMemory(floats: Int, rank: Int) throws -> SharedMemory {
+        let bytes = CacheLine.roundUp(max(floats, 1)) * MemoryLayout<Float>.size
+        let mine = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        mine.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        condition.lock(); sharedAllocations.append(mine); condition.unlock()
+        publish(rank, mine)
+        try barrier()
+        let segments = (0..<size).map { slot($0)!.assumingMemoryBound(to: Float.self) }
+        try barrier()
+        return Segments(group: self, segments: segments)
+    }
+
+    private final class Segments: SharedMemory {
+        let group: ThreadGroup
+        let segments: [UnsafeMutablePointer<Float>]
+        init(group: ThreadGroup, segments: [UnsafeMutablePointer<Float>]) { self.group = group; self.segments = segments }
+        func segment(_ rank: Int) -> UnsafeMutablePointer<Float> { segments[rank] }
+        // The condition variable's lock orders memory: what a thread wrote before the barrier
+        // is visible to every thread after it.
+        func synchronize() throws { try group.barrier() }
+    }
+
     fileprivate func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int, rank: Int) throws {
         if rank == root { publish(rank, buffer.baseAddress) }
         try barrier()
@@ -148,5 +176,8 @@ public final class ThreadGroup {
         func allgather(_ value: UInt64) throws -> [UInt64] { try group.allgather(value, rank: rank) }
         func barrier() throws { try group.barrier() }
         func abort(code: Int32) -> Never { exit(code) }
+        func sharedMemory(floats: Int) throws -> SharedMemory? {
+            group.size > 1 ? try group.sharedMemory(floats: floats, rank: rank) : nil
+        }
     }
 }

@@ -24,6 +24,9 @@ public struct ParameterSlot: Equatable {
     public var shape: [Int]
     public var offset: Int
     public var count: Int
+    public init(name: String, shape: [Int], offset: Int, count: Int) {
+        self.name = name; self.shape = shape; self.offset = offset; self.count = count
+    }
 }
 
 /// All parameters of a model in one contiguous `Float` buffer, all gradients in a second one
@@ -35,8 +38,12 @@ public struct ParameterSlot: Equatable {
 public final class ParameterArena {
     public let slots: [ParameterSlot]
     public let count: Int
-    public let values: UnsafeMutablePointer<Float>
-    public let gradients: UnsafeMutablePointer<Float>
+    public private(set) var values: UnsafeMutablePointer<Float>
+    public private(set) var gradients: UnsafeMutablePointer<Float>
+    /// False once the buffers live in memory the arena does not own (see `relocate`).
+    private var ownsStorage = true
+    /// True when `values` is one copy shared by every rank of the job (see `SharedArena`).
+    public private(set) var valuesAreShared = false
 
     public init(slots: [ParameterSlot]) {
         self.slots = slots
@@ -48,8 +55,23 @@ public final class ParameterArena {
     }
 
     deinit {
+        guard ownsStorage else { return }
         values.deallocate()
         gradients.deallocate()
+    }
+
+    /// Moves the arena into memory owned by someone else (shared memory that outlives it),
+    /// copying the gradients, and the values when `copyValues` (only one rank fills a copy
+    /// that all ranks share). Layers reach the arena through `ParameterView`, never through a
+    /// saved pointer, so they follow the move.
+    public func relocate(values newValues: UnsafeMutablePointer<Float>, gradients newGradients: UnsafeMutablePointer<Float>,
+                         copyValues: Bool, shared: Bool) {
+        if copyValues { newValues.update(from: values, count: count) }
+        newGradients.update(from: gradients, count: count)
+        if ownsStorage { values.deallocate(); gradients.deallocate() }
+        values = newValues; gradients = newGradients
+        ownsStorage = false
+        valuesAreShared = shared
     }
 
     public var valueBuffer: UnsafeMutableBufferPointer<Float> { .init(start: values, count: count) }

@@ -32,15 +32,21 @@ public final class Adam: Optimizer {
         name == "exp_avg" ? m.buffer : v.buffer
     }
 
-    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+    public func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool) {
+        m.relocate(to: memory, copying: copying)
+        v.relocate(to: memory + m.count, copying: copying)
+    }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale: Float) {
         stepCount += 1
         let t = Double(stepCount)
         let stepSize = lr / Float(1 - pow(Double(beta1), t))
         let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
-        let theta = arena.values, grad = arena.gradients, m = m.pointer, v = v.pointer
+        let lo = range.lowerBound
+        let theta = arena.values + lo, grad = arena.gradients + lo, m = m.pointer + lo, v = v.pointer + lo
         let b1 = beta1, b2 = beta2, eps = epsilon
         let l2 = decoupled ? 0 : weightDecay
         let shrink = decoupled ? 1 - lr * weightDecay : 1
-        tandem_adam_update(theta, grad, m, v, arena.count, b1, b2, eps, l2, shrink, stepSize, correction2)
+        tandem_adam_update(theta, grad, m, v, range.count, gradientScale, b1, b2, eps, l2, shrink, stepSize, correction2)
     }
 }

@@ -12,8 +12,21 @@ public protocol Optimizer: AnyObject {
     func state(named name: String) -> UnsafeMutableBufferPointer<Float>
     /// Steps taken so far (Adam's bias correction depends on it).
     var stepCount: Int { get set }
-    /// One update of `arena.values` from `arena.gradients` at learning rate `lr`.
-    func step(_ arena: ParameterArena, learningRate lr: Float)
+    /// One update of `arena.values` from `arena.gradients` at learning rate `lr`, over the
+    /// elements in `range` only (ranks sharing one copy of the weights each update a slice),
+    /// reading each gradient as `gradient × gradientScale` (the clip coefficient: clipping
+    /// costs no pass of its own).
+    func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale: Float)
+    /// Moves the state into `memory`, `stateNames.count` consecutive blocks of `count` floats
+    /// (the arena's size), copying what is there now when `copying`.
+    func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool)
+}
+
+extension Optimizer {
+    /// One plain update of the whole arena.
+    public func step(_ arena: ParameterArena, learningRate lr: Float) {
+        step(arena, learningRate: lr, range: 0..<arena.count, gradientScale: 1)
+    }
 }
 
 /// The settings from which `makeOptimizer` builds an optimizer.
@@ -48,15 +61,23 @@ public func makeOptimizer(_ config: OptimizerConfig, parameterCount: Int) throws
     }
 }
 
-/// A zeroed state buffer with the arena's layout.
+/// A zeroed state buffer with the arena's layout; it can move into memory it does not own.
 final class StateBuffer {
-    let pointer: UnsafeMutablePointer<Float>
+    private(set) var pointer: UnsafeMutablePointer<Float>
     let count: Int
+    private var owned = true
     init(count: Int) {
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
     }
-    deinit { pointer.deallocate() }
+    deinit { if owned { pointer.deallocate() } }
     var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }
+
+    func relocate(to memory: UnsafeMutablePointer<Float>, copying: Bool) {
+        if copying { memory.update(from: pointer, count: count) }
+        if owned { pointer.deallocate() }
+        pointer = memory
+        owned = false
+    }
 }

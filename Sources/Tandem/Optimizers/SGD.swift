@@ -23,14 +23,19 @@ public final class SGD: Optimizer {
     public var stateNames: [String] { momentum == 0 ? [] : ["momentum_buffer"] }
     public func state(named name: String) -> UnsafeMutableBufferPointer<Float> { velocity.buffer }
 
-    public func step(_ arena: ParameterArena, learningRate lr: Float) {
-        let theta = arena.values, grad = arena.gradients, b = velocity.pointer
+    public func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool) {
+        if !stateNames.isEmpty { velocity.relocate(to: memory, copying: copying) }
+    }
+
+    public func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale scale: Float) {
+        let lo = range.lowerBound
+        let theta = arena.values + lo, grad = arena.gradients + lo, b = velocity.pointer + lo
         let mu = momentum, wd = weightDecay, first = stepCount == 0
-        let n = arena.count
+        let n = range.count
         var i = 0
         // The same rule eight lanes at a time, then the tail one by one.
         while i + 8 <= n {
-            var g = grad.load8(i) + wd * theta.load8(i)
+            var g = grad.load8(i) * scale + wd * theta.load8(i)
             if mu != 0 {
                 let bi = first ? g : mu * b.load8(i) + g
                 b.store8(bi, i)
@@ -40,7 +45,7 @@ public final class SGD: Optimizer {
             i += 8
         }
         while i < n {
-            var g = grad[i] + wd * theta[i]
+            var g = grad[i] * scale + wd * theta[i]
             if mu != 0 {
                 b[i] = first ? g : mu * b[i] + g
                 g = nesterov ? g + mu * b[i] : b[i]

@@ -9,6 +9,8 @@ public struct BenchmarkReport {
     public var steps: Int
     public var overlap: Bool
     public var bucketMegabytes: Double
+    /// "shared-memory", "mpi" or "none" (see `TrainingStep.reductionPath`).
+    public var reduce: String
     /// More ranks on this host than cores: the numbers measure time-sharing, not scaling.
     public var oversubscribed: Bool
     /// Medians over the timed steps, in seconds.
@@ -23,7 +25,7 @@ public struct BenchmarkReport {
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
             "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
-            "peak_rss_mb_per_rank": peakResidentMegabytes,
+            "peak_rss_mb_per_rank": peakResidentMegabytes, "reduce": reduce,
             "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
                          "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
@@ -33,8 +35,8 @@ public struct BenchmarkReport {
     }
 
     public var text: String {
-        String(format: "%@ on %d rank(s), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
-               model, worldSize, globalBatch, blasThreads, samplesPerSecond, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
+        String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
+               model, worldSize, reduce, globalBatch, blasThreads, samplesPerSecond, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
                split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }
@@ -78,7 +80,7 @@ public enum Benchmark {
         let peaks = try communicator.allgather(UInt64(max(0, usage.ru_maxrss)))
         return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
-                               bucketMegabytes: config.bucketMegabytes,
+                               bucketMegabytes: config.bucketMegabytes, reduce: trainer.step.reductionPath,
                                oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
                                stepSeconds: median(walls), split: split,
                                peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024)

@@ -10,6 +10,9 @@ public struct ClipDecision: Equatable {
     public var skip: Bool
 
     public var clipped: Bool { coefficient < 1 }
+    /// What the optimizer multiplies every gradient by: clipping is applied while updating,
+    /// not as a pass of its own.
+    public var gradientScale: Float { min(coefficient, 1) }
 }
 
 /// Rank 0 decides, every rank obeys.
@@ -28,12 +31,20 @@ public struct RankZeroAuthority {
         self.communicator = communicator; self.maxNorm = maxNorm
     }
 
+    /// Rank 0 decides from the summed gradient it holds (the MPI path, where every rank holds
+    /// all of it after the allreduce).
     public func decide(_ arena: ParameterArena) throws -> ClipDecision {
+        // One pass serves both questions: squares of Float values summed in Double cannot
+        // overflow, so the sum is finite exactly when every gradient value is.
+        try decide(sumOfSquares: communicator.isRoot ? Kernels.sumOfSquares(arena.gradients, count: arena.count) : 0)
+    }
+
+    /// Rank 0 decides from the squared global norm; only rank 0's `sumOfSquares` is read. With
+    /// the shared arena it is the sum of every rank's share, added up by a collective.
+    public func decide(sumOfSquares: Double) throws -> ClipDecision {
         var message = [Double](repeating: 0, count: 3)
         if communicator.isRoot {
-            // One pass serves both questions: squares of Float values summed in Double cannot
-            // overflow, so the sum is finite exactly when every gradient value is.
-            let norm = Kernels.sumOfSquares(arena.gradients, count: arena.count).squareRoot()
+            let norm = sumOfSquares.squareRoot()
             let finite = norm.isFinite
             var coefficient = 1.0
             if let maxNorm, finite { coefficient = min(1, Double(maxNorm) / (norm + 1e-6)) }
@@ -41,12 +52,5 @@ public struct RankZeroAuthority {
         }
         try communicator.broadcast(&message, root: 0)
         return ClipDecision(norm: message[0], coefficient: Float(message[1]), skip: message[2] != 0)
-    }
-
-    /// Applies a decision to this rank's gradients. Returns false when the step must be skipped.
-    public func apply(_ decision: ClipDecision, to arena: ParameterArena) -> Bool {
-        if decision.skip { return false }
-        if decision.coefficient < 1 { Kernels.scale(arena.gradients, count: arena.count, by: decision.coefficient) }
-        return true
     }
 }

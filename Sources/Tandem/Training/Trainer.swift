@@ -61,8 +61,18 @@ public final class Trainer {
         loss = makeLoss(named: config.loss)!
         let allreduce = GradientAllreduce(communicator: communicator, arena: model.arena, layerRanges: model.parameterRanges,
                                           bucketBytes: Int(config.bucketMegabytes * 1_048_576), overlap: config.overlap)
+        // Ranks on one host share one copy of the model (collective: every rank gets the same answer).
+        var shared: SharedArena? = nil
+        if config.reduce != "mpi" {
+            shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer)
+        }
+        if shared == nil && config.reduce == "shared-memory" && communicator.size > 1 {
+            throw StartupFailure(underlying: TrainingConfig.Invalid(description: "--reduce shared-memory needs every rank on one host"),
+                                 shouldReport: communicator.isRoot, failingRank: 0)
+        }
         step = TrainingStep(communicator: communicator, model: model, loss: loss, optimizer: optimizer,
-                            allreduce: allreduce, authority: RankZeroAuthority(communicator: communicator, maxNorm: config.clipNorm),
+                            allreduce: allreduce, shared: shared,
+                            authority: RankZeroAuthority(communicator: communicator, maxNorm: config.clipNorm),
                             seed: config.seed)
         step.injectNaN = config.injectNaN
         sampler = BatchSampler(datasetSize: train.count, globalBatch: config.globalBatch, shuffle: config.shuffle, seed: config.seed)
@@ -104,9 +114,14 @@ public final class Trainer {
         try communicator.broadcast(&position, root: 0)
         startStep = Int(position[0])
         optimizer.stepCount = Int(position[1])
-        try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
-        for state in optimizer.stateNames {
-            try communicator.broadcast(UnsafeMutableRawBufferPointer(optimizer.state(named: state)), root: 0)
+        if let shared {
+            // One copy for all: what rank 0 wrote is what every rank reads.
+            try shared.memory.synchronize()
+        } else {
+            try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
+            for state in optimizer.stateNames {
+                try communicator.broadcast(UnsafeMutableRawBufferPointer(optimizer.state(named: state)), root: 0)
+            }
         }
     }
 
@@ -192,7 +207,7 @@ public final class Trainer {
                       + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind) lr \(config.learningRate) \(schedule)")
         metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
                                  "global_batch": B, "total_steps": totalSteps, "steps_per_epoch": perEpoch,
-                                 "config": config.fingerprintText, "start_step": startStep,
+                                 "config": config.fingerprintText, "start_step": startStep, "reduce": step.reductionPath,
                                  "resumed_from": resumedFrom ?? NSNull()])
 
         var order: [Int] = [], orderEpoch = -1
@@ -318,7 +333,8 @@ public final class Trainer {
     }
 
     /// All ranks compare a checksum of their weights; any difference is a bug or a hardware
-    /// fault, and training on would silently waste the run.
+    /// fault, and training on would silently waste the run. (On the shared arena there is one
+    /// copy of the weights, so the check can only pass; it guards the MPI path.)
     func checkConsistency(step: Int) throws {
         if let hook = config.injectDivergence, hook.rank == communicator.rank, hook.step == step {
             model.arena.values[0] += 1

@@ -42,6 +42,10 @@ public struct TrainingConfig: Equatable {
     public var consistencyEvery = 200
     public var overlap = true
     public var bucketMegabytes: Double = 1
+    /// How gradients are summed: "shared-memory" (ranks on one host share one copy of the
+    /// model; see `SharedArena`), "mpi" (bucketed MPI allreduce overlapped with backward), or
+    /// "auto": shared memory when every rank is on one host, MPI otherwise.
+    public var reduce = "auto"
     public var threads: Int? = nil
     public var evaluateEveryEpoch = true
     public var progress = true
@@ -86,6 +90,9 @@ public struct TrainingConfig: Equatable {
         }
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
+        if !["auto", "mpi", "shared-memory"].contains(reduce) {
+            try fail("unknown --reduce '\(reduce)' (expected auto, mpi or shared-memory)")
+        }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
         if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }

@@ -28,6 +28,10 @@ public struct StepOutcome {
 /// 4. finish the allreduce: every rank now holds the gradient of the global mean loss;
 /// 5. rank 0 decides clipping (or skipping a non-finite step) and every rank applies it;
 /// 6. the optimizer updates the arena, identically on every rank.
+///
+/// When every rank shares one host (`SharedArena`), steps 3-6 take their same-host form: no
+/// messages during backward; in step 4 each rank sums its slice of all ranks' gradients from
+/// shared memory; in step 6 each rank updates its slice of the one shared copy of the model.
 public final class TrainingStep {
     public let communicator: Communicator
     public let model: Sequential
@@ -35,6 +39,8 @@ public final class TrainingStep {
     public let optimizer: Optimizer
     public let allreduce: GradientAllreduce
     public let authority: RankZeroAuthority
+    /// The same-host path: set when every rank shares one host and the arena lives in shared memory.
+    public let shared: SharedArena?
     public let seed: UInt64
     /// Test hook: make this rank's gradient NaN at this step.
     public var injectNaN: (rank: Int, step: Int)? = nil
@@ -42,13 +48,16 @@ public final class TrainingStep {
     private let probe = GradientHealthProbe()
     private let input = FloatBuffer()
     private var labels: [Int32] = []
-    private var statistics = [Double](repeating: 0, count: 2)
+    private var statistics = [Double](repeating: 0, count: 3)
 
     public init(communicator: Communicator, model: Sequential, loss: Loss, optimizer: Optimizer,
-                allreduce: GradientAllreduce, authority: RankZeroAuthority, seed: UInt64) {
+                allreduce: GradientAllreduce, shared: SharedArena? = nil, authority: RankZeroAuthority, seed: UInt64) {
         self.communicator = communicator; self.model = model; self.loss = loss; self.optimizer = optimizer
-        self.allreduce = allreduce; self.authority = authority; self.seed = seed
+        self.allreduce = allreduce; self.shared = shared; self.authority = authority; self.seed = seed
     }
+
+    /// How this step sums gradients: "shared-memory", "mpi", or "none" for a single rank.
+    public var reductionPath: String { communicator.size == 1 ? "none" : shared == nil ? "mpi" : "shared-memory" }
 
     /// Runs step `step` (counted from 0 over the whole run) on this rank's `indices`.
     /// `shardOffset` is the position of this rank's first sample within the global batch.
@@ -74,33 +83,49 @@ public final class TrainingStep {
         let shardLoss = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
         t.forward = lap()
 
-        // 3. Backward, handing finished layers to the allreduce layer.
+        // 3. Backward. On the MPI path, finished layers go to the allreduce layer at once.
         allreduce.resetTiming()
         let gradOutput = loss.backward(normalizer: globalBatch)
         if let hook = injectNaN, hook.rank == communicator.rank, hook.step == step {
             gradOutput[flat: 0] = .nan   // as if the loss had overflowed on this rank alone
         }
-        try model.backward(gradOutput, layerDone: allreduce.layerDone)
+        try model.backward(gradOutput, layerDone: shared == nil ? allreduce.layerDone : { _ in })
         let backwardAndStarts = lap()
 
-        // 4. Complete the gradient sum, and sum the loss statistics alongside.
-        try allreduce.finish()
-        statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct)
-        try communicator.allreduceSum(&statistics)
-        t.allreduce = allreduce.exposedSeconds
-        t.allreduceSpan = allreduce.totalSeconds
-        t.backward = backwardAndStarts + lap() - t.allreduce
-        clock = Date.timeIntervalSinceReferenceDate
+        // 4. Complete the gradient sum, and sum the loss statistics alongside. On the shared
+        //    arena each rank sums its slice and the statistics carry its share of the norm.
+        statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct); statistics[2] = 0
+        if let shared {
+            statistics[2] = try shared.sumOwnedSlice()
+            try communicator.allreduceSum(&statistics)
+            t.allreduce = lap()
+            t.allreduceSpan = t.allreduce
+            t.backward = backwardAndStarts
+        } else {
+            try allreduce.finish()
+            try communicator.allreduceSum(&statistics)
+            t.allreduce = allreduce.exposedSeconds
+            t.allreduceSpan = allreduce.totalSeconds
+            t.backward = backwardAndStarts + lap() - t.allreduce
+            clock = Date.timeIntervalSinceReferenceDate
+        }
 
-        // 5. Rank zero's decision, applied everywhere.
+        // 5. Rank zero's decision: clip by a common factor, or skip the step everywhere.
+        if measureHealth { shared?.collectSummedGradients() }
         let gradientNorms = measureHealth ? probe.beforeUpdate(model) : []
-        let decision = try authority.decide(model.arena)
-        let proceed = authority.apply(decision, to: model.arena)
+        let decision = shared == nil ? try authority.decide(model.arena) : try authority.decide(sumOfSquares: statistics[2])
         t.clip = lap()
 
-        // 6. The update.
-        if proceed { optimizer.step(model.arena, learningRate: learningRate) }
+        // 6. The update (of this rank's slice, on the shared arena), clipping as it goes.
+        if !decision.skip {
+            optimizer.step(model.arena, learningRate: learningRate, range: shared?.ownedRange ?? 0..<model.arena.count,
+                           gradientScale: decision.gradientScale)
+        }
         t.optimizer = lap()
+        if let shared {
+            try shared.finishUpdate()
+            t.allreduce += lap()
+        }
 
         let health = measureHealth ? probe.afterUpdate(model, gradientNorms: gradientNorms, decision: decision) : nil
         return StepOutcome(loss: statistics[0] / Double(globalBatch), correct: Int(statistics[1]),

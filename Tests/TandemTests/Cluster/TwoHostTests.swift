@@ -8,7 +8,7 @@ import XCTest
 /// `cluster/netns-agent` (Open MPI's ssh stand-in), with only the TCP transport allowed on
 /// 10.231.77.0/24. The job must train exactly as the same job does on one host.
 final class TwoHostTests: XCTestCase {
-    struct Outcome { var parameters: [Float]; var losses: [Double]; var worldSize: Int? }
+    struct Outcome { var parameters: [Float]; var losses: [Double]; var worldSize: Int?; var reduce: String? }
 
     static let steps = 30
 
@@ -24,7 +24,8 @@ final class TwoHostTests: XCTestCase {
         let latest = try XCTUnwrap(CheckpointDirectory(path: run, keep: 3).latestPath(), "a final checkpoint must exist in \(run)")
         let file = try CheckpointFile.read(path: latest)
         let parameters = file.tensors.filter { !$0.name.hasPrefix("optim.") }.flatMap(\.values)
-        return Outcome(parameters: parameters, losses: losses, worldSize: start?["world_size"] as? Int)
+        return Outcome(parameters: parameters, losses: losses, worldSize: start?["world_size"] as? Int,
+                       reduce: start?["reduce"] as? String)
     }
 
     func relative(_ a: [Float], _ b: [Float]) -> Double {
@@ -93,6 +94,7 @@ final class TwoHostTests: XCTestCase {
                       "only the tcp and self transports may be loaded:\n\(output)")
         let twoHosts = try outcome(twoHostRun)
         XCTAssertEqual(twoHosts.worldSize, 2)
+        XCTAssertEqual(twoHosts.reduce, "mpi", "ranks on two hosts cannot share memory")
 
         // The same training on one host: two ranks under plain mpirun (shared memory), and one process.
         let hostRun = TandemBinary.temporaryDirectory(self, "onehost")
@@ -104,6 +106,7 @@ final class TwoHostTests: XCTestCase {
 
         let oneHost = try outcome(hostRun), oneProcess = try outcome(singleRun)
         XCTAssertEqual(oneHost.worldSize, 2)
+        XCTAssertEqual(oneHost.reduce, "shared-memory")
         XCTAssertEqual(oneProcess.worldSize, 1)
         if let first = twoHosts.losses.first, let last = twoHosts.losses.last {
             XCTAssertLessThan(last, first * 0.8, "training must move the weights")

@@ -41,8 +41,11 @@ final class MPIEquivalenceTests: XCTestCase {
             let one = try train(ranks: 1, globalBatch: batch)
             XCTAssertLessThan(one.losses.last!, one.losses.first! * 0.8, "training must move the weights")
             for ranks in [2, 3, 4] {
+                // The default same-host path (shared arena) and the MPI allreduce path.
                 let mpi = try train(ranks: ranks, globalBatch: batch)
                 assertClose(mpi, one, "mpirun -np \(ranks), batch \(batch)")
+                assertClose(try train(ranks: ranks, globalBatch: batch, extra: ["--reduce", "mpi"]), one,
+                            "mpirun -np \(ranks) --reduce mpi, batch \(batch)")
                 if batch == 130 {
                     assertClose(try train(ranks: ranks, simulated: true, globalBatch: batch), mpi,
                                 "--simulate-ranks \(ranks) vs mpirun -np \(ranks)")
@@ -57,13 +60,17 @@ final class MPIEquivalenceTests: XCTestCase {
         for ranks in [2, 3] {
             assertClose(try train(ranks: ranks, globalBatch: 30, extra: cnn), one, "cnn-small, mpirun -np \(ranks)")
         }
+        assertClose(try train(ranks: 2, globalBatch: 30, extra: cnn + ["--reduce", "mpi"]), one, "cnn-small, mpirun -np 2 --reduce mpi")
     }
 
     func testRankZeroClippingAndSkippingUnderMPI() throws {
         // Every step clipped hard; the consistency check after every step proves all ranks applied
         // rank 0's coefficient (a rank that decided alone would drift and stop the job).
-        let clipped = try train(ranks: 2, globalBatch: 128, extra: ["--clip-norm", "0.05", "--consistency-every", "1"])
-        assertClose(clipped, try train(ranks: 1, globalBatch: 128, extra: ["--clip-norm", "0.05"]), "clipped")
+        let single = try train(ranks: 1, globalBatch: 128, extra: ["--clip-norm", "0.05"])
+        for reduce in ["shared-memory", "mpi"] {
+            let clipped = try train(ranks: 2, globalBatch: 128, extra: ["--clip-norm", "0.05", "--consistency-every", "1", "--reduce", reduce])
+            assertClose(clipped, single, "clipped, --reduce \(reduce)")
+        }
         // A NaN on rank 1 at step index 9 (the 10th step): every rank skips it, weights stay equal.
         let run = TandemBinary.temporaryDirectory(self, "nan")
         let result = try TandemBinary.mpirun(2, ["train", "--max-steps", "12", "--train-subset", "5000", "--log-every", "1",

@@ -57,7 +57,7 @@ final class MPIFaultTests: XCTestCase {
 
     func testDivergedParametersStopTheJobNamingStepAndRank() throws {
         let result = try TandemBinary.mpirun(2, ["train", "--max-steps", "30", "--consistency-every", "10",
-                                                 "--inject-divergence", "1:20", "--run-dir", TandemBinary.temporaryDirectory(self)],
+                                                 "--inject-divergence", "1:20", "--reduce", "mpi", "--run-dir", TandemBinary.temporaryDirectory(self)],
                                              timeout: 60)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.tandemErrorLines.contains { $0.contains("parameters diverged at step 20: rank 1 differs from rank 0") },

@@ -1,0 +1,65 @@
+import CMPI
+
+/// An MPI-3 shared-memory window over the ranks of one host (`MPI_Win_allocate_shared`).
+///
+/// Every rank maps every other rank's segment into its own address space, so a rank reads a
+/// peer's gradients with plain loads. Synchronisation is `MPI_Win_sync` (a memory barrier)
+/// around `MPI_Barrier`, the "unified memory model" recipe of the MPI standard; the window
+/// stays open for the life of the process (freeing it is collective, and a rank that ends
+/// early must not make the others wait for that).
+final class MPISharedWindow: SharedMemory {
+    private let window: MPI_Win
+    private let host: MPI_Comm
+    private let segments: [UnsafeMutablePointer<Float>]
+
+    /// Collective over `world`. Nil on every rank when the ranks span more than one host.
+    static func allocate(world: MPI_Comm, worldSize: Int, floats: Int) throws -> MPISharedWindow? {
+        guard worldSize > 1 else { return nil }
+        var host: MPI_Comm? = nil
+        try MPICommunicator.check(MPI_Comm_split_type(world, tandem_mpi_comm_type_shared(), 0, tandem_mpi_info_null(), &host),
+                                  "MPI_Comm_split_type")
+        var hostSize: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_size(host, &hostSize), "MPI_Comm_size")
+        // Every rank learns the same host size for the same world, so all return nil together.
+        guard Int(hostSize) == worldSize else {
+            MPI_Comm_free(&host)
+            return nil
+        }
+        try MPICommunicator.check(MPI_Comm_set_errhandler(host, tandem_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        // Whole cache lines, plus one spare line so this segment's start can be aligned by hand.
+        let bytes = (CacheLine.roundUp(floats) + CacheLine.floats) * MemoryLayout<Float>.size
+        var base: UnsafeMutableRawPointer? = nil
+        var window: MPI_Win? = tandem_mpi_win_null()
+        try MPICommunicator.check(MPI_Win_allocate_shared(MPI_Aint(bytes), 1, tandem_mpi_info_null(), host, &base, &window),
+                                  "MPI_Win_allocate_shared")
+        try MPICommunicator.check(MPI_Win_lock_all(tandem_mpi_mode_nocheck(), window), "MPI_Win_lock_all")
+        var segments: [UnsafeMutablePointer<Float>] = []
+        for rank in 0..<worldSize {
+            var size: MPI_Aint = 0
+            var unit: Int32 = 0
+            var start: UnsafeMutableRawPointer? = nil
+            try withUnsafeMutablePointer(to: &start) { pointer in
+                try MPICommunicator.check(MPI_Win_shared_query(window, Int32(rank), &size, &unit, UnsafeMutableRawPointer(pointer)),
+                                          "MPI_Win_shared_query")
+            }
+            guard let start else { throw CommunicationError("MPI_Win_shared_query gave no address for rank \(rank)") }
+            let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: start) + 63) & ~63)!
+            segments.append(aligned.bindMemory(to: Float.self, capacity: CacheLine.roundUp(floats)))
+        }
+        let shared = MPISharedWindow(window: window!, host: host!, segments: segments)
+        try shared.synchronize()
+        return shared
+    }
+
+    private init(window: MPI_Win, host: MPI_Comm, segments: [UnsafeMutablePointer<Float>]) {
+        self.window = window; self.host = host; self.segments = segments
+    }
+
+    func segment(_ rank: Int) -> UnsafeMutablePointer<Float> { segments[rank] }
+
+    func synchronize() throws {
+        try MPICommunicator.check(MPI_Win_sync(window), "MPI_Win_sync")
+        try MPICommunicator.check(MPI_Barrier(host), "MPI_Barrier")
+        try MPICommunicator.check(MPI_Win_sync(window), "MPI_Win_sync")
+    }
+}

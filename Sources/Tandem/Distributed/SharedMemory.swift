@@ -1,0 +1,20 @@
+/// Memory that every rank of a group can read and write directly: one segment per rank,
+/// sized by that rank. Ranks on one host get it from the operating system (an MPI shared
+/// window); simulated ranks simply share their process's heap.
+///
+/// It is what lets ranks on one host skip message passing for the gradient sum: each rank
+/// reads every other rank's gradients where they lie (see `SharedArena`).
+public protocol SharedMemory: AnyObject {
+    /// The start of `rank`'s segment; every segment starts on a 64-byte boundary.
+    func segment(_ rank: Int) -> UnsafeMutablePointer<Float>
+    /// Waits until every rank has arrived, and makes every rank's writes before it visible to
+    /// every rank's reads after it.
+    func synchronize() throws
+}
+
+/// Sizes in shared memory are rounded to whole cache lines, so that no two ranks ever write
+/// to the same line (false sharing would cost more than the reduction itself).
+public enum CacheLine {
+    public static let floats = 16
+    public static func roundUp(_ count: Int) -> Int { (count + floats - 1) / floats * floats }
+}
