@@ -48,12 +48,17 @@ public final class Activation: Layer {
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
+    /// Set by `Sequential` when the layer before (a convolution) applies this ReLU itself:
+    /// values and gradients then pass through unchanged.
+    public internal(set) var isFusedIntoPrevious = false
+
     public init(_ function: ActivationFunction) { self.function = function }
 
     public var summary: String { function.name }
     public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
 
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        if isFusedIntoPrevious { return input }
         self.input = input
         let y = output.tensor(input.shape)
         let x = input.pointer, out = y.pointer, n = input.count
@@ -74,6 +79,7 @@ public final class Activation: Layer {
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard needsInputGradient else { return nil }
+        if isFusedIntoPrevious { return gradOutput }
         guard let input else { preconditionFailure("Activation.backward before forward") }
         let dx = gradInput.tensor(input.shape)
         let x = input.pointer, y = output.pointer, dy = gradOutput.pointer, out = dx.pointer

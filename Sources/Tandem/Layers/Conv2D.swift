@@ -44,6 +44,10 @@ public final class Conv2D: Layer {
     private let gradInput = FloatBuffer()
     /// True while `columns` holds the im2col of the whole last input (one slice), so backward can use it.
     private var columnsHoldInput = false
+    /// Set by `Sequential` when a ReLU follows this convolution: the ReLU is applied in the
+    /// reorder pass of forward and its mask in the reorder pass of backward, which saves two
+    /// passes over a CNN's largest activations (the ReLU layer then passes values through).
+    public internal(set) var appliesReLU = false
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 workspaceLimit: Int = 1 << 20) {
@@ -105,7 +109,7 @@ public final class Conv2D: Layer {
                          a: weight.value, lda: patch, b: columns.pointer, ldb: width,
                          beta: 0, c: channelMajor.pointer, ldc: width)
             Conv2D.toSampleMajor(channelMajor.pointer, channels: outChannels, samples: count, plane: plane,
-                                 adding: bias.value, into: y.pointer + first * outChannels * plane)
+                                 adding: bias.value, relu: appliesReLU, into: y.pointer + first * outChannels * plane)
         }
         columnsHoldInput = step >= batch
         return y
@@ -119,8 +123,9 @@ public final class Conv2D: Layer {
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients
-            Conv2D.toChannelMajor(gradOutput.pointer + first * outChannels * plane, channels: outChannels,
-                                  samples: count, plane: plane, into: channelMajor.pointer,
+            let offset = first * outChannels * plane
+            Conv2D.toChannelMajor(gradOutput.pointer + offset, reluOutput: appliesReLU ? output.pointer + offset : nil,
+                                  channels: outChannels, samples: count, plane: plane, into: channelMajor.pointer,
                                   biasGradient: bias.gradient, accumulate: accumulate)
             if !columnsHoldInput { unfold(input, first: first, count: count, g) }
             // dW = dY · colsᵀ
@@ -166,23 +171,30 @@ public final class Conv2D: Layer {
         }
     }
 
-    /// y[n, o, p] = product[o, n·P + p] + bias[o]: the reorder into NCHW with the bias fused in.
+    /// y[n, o, p] = product[o, n·P + p] + bias[o] (then max(·, 0) with a fused ReLU): the
+    /// reorder into NCHW with the bias fused in.
     private static func toSampleMajor(_ product: UnsafePointer<Float>, channels: Int, samples: Int, plane: Int,
-                                      adding bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+                                      adding bias: UnsafePointer<Float>, relu: Bool, into y: UnsafeMutablePointer<Float>) {
         let rowLength = samples * plane
         for o in 0..<channels {
             let b = bias[o]
             for n in 0..<samples {
                 let source = product + o * rowLength + n * plane
                 let destination = y + (n * channels + o) * plane
-                for p in 0..<plane { destination[p] = source[p] + b }
+                if relu {
+                    for p in 0..<plane { let v = source[p] + b; destination[p] = v > 0 ? v : 0 }
+                } else {
+                    for p in 0..<plane { destination[p] = source[p] + b }
+                }
             }
         }
     }
 
     /// dyc[o, n·P + p] = dY[n, o, p], and the bias gradient Σ_{n,p} dY[n, o, p] in the same pass.
-    /// The sum runs in eight lanes: a scalar float reduction would not vectorise.
-    private static func toChannelMajor(_ dy: UnsafePointer<Float>, channels: Int, samples: Int, plane: Int,
+    /// With a fused ReLU, dY is first masked where the ReLU's output `y` is zero (y > 0 exactly
+    /// where its input was). The sum runs in eight lanes: a scalar float reduction would not vectorise.
+    private static func toChannelMajor(_ dy: UnsafePointer<Float>, reluOutput y: UnsafePointer<Float>?,
+                                       channels: Int, samples: Int, plane: Int,
                                        into dyc: UnsafeMutablePointer<Float>,
                                        biasGradient: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let rowLength = samples * plane
@@ -192,14 +204,22 @@ public final class Conv2D: Layer {
             for n in 0..<samples {
                 let source = dy + (n * channels + o) * plane
                 let destination = dyc + o * rowLength + n * plane
+                let mask = y.map { $0 + (n * channels + o) * plane }
                 var p = 0
                 while p + 8 <= plane {
-                    let v = UnsafeRawPointer(source + p).loadUnaligned(as: SIMD8<Float>.self)
+                    var v = UnsafeRawPointer(source + p).loadUnaligned(as: SIMD8<Float>.self)
+                    if let mask {
+                        let m = UnsafeRawPointer(mask + p).loadUnaligned(as: SIMD8<Float>.self)
+                        v.replace(with: 0, where: m .<= 0)
+                    }
                     UnsafeMutableRawPointer(destination + p).storeBytes(of: v, as: SIMD8<Float>.self)
                     lanes += v
                     p += 8
                 }
-                while p < plane { destination[p] = source[p]; rest += source[p]; p += 1 }
+                while p < plane {
+                    let v = mask.map { $0[p] > 0 ? source[p] : 0 } ?? source[p]
+                    destination[p] = v; rest += v; p += 1
+                }
             }
             let total = lanes.sum() + rest
             biasGradient[o] = accumulate ? biasGradient[o] + total : total

@@ -33,6 +33,13 @@ public final class Sequential {
         parameterRanges = ranges
         arena = ParameterArena(slots: slots)
         firstTrainableLayer = ranges.firstIndex { !$0.isEmpty } ?? layers.count
+        // A ReLU right after a convolution runs inside the convolution's reorder passes.
+        for (first, second) in zip(layers, layers.dropFirst()) {
+            if let convolution = first as? Conv2D, let activation = second as? Activation, case .relu = activation.function {
+                convolution.appliesReLU = true
+                activation.isFusedIntoPrevious = true
+            }
+        }
         var slotIndex = 0
         for layer in layers {
             let specs = layer.parameterSpecs

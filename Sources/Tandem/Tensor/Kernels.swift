@@ -16,6 +16,15 @@ public enum Kernels {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
+        // OpenBLAS clears C for beta = 0 in a pass of its own that runs at a fraction of
+        // memset's speed (measured on the 2-core target: 1.94 vs 1.72 ms for the second cnn
+        // convolution's input-gradient product, 8.7 vs 8.2 ms for its dense layer's weight
+        // gradient); clearing C here and accumulating onto it (beta = 1) gives the same result.
+        var beta = beta
+        if beta == 0 {
+            if ldc == n { c.update(repeating: 0, count: m * n) } else { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            beta = 1
+        }
         cblas_sgemm(CblasRowMajor,
                     ta == .no ? CblasNoTrans : CblasTrans,
                     tb == .no ? CblasNoTrans : CblasTrans,

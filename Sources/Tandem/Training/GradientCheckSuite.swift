@@ -27,6 +27,10 @@ public enum GradientCheckSuite {
             ("AvgPool2D (3×3, stride 2)", [2, 7, 7], { [AvgPool2D(kernel: 3, stride: 2), Flatten(), Linear(18, 3)] }),
             ("Flatten", [2, 3, 4], { [Flatten(), Linear(24, 3)] }),
             ("Dropout (training)", [2, 6, 6], { [Flatten(), Dropout(0.5), Linear(72, 4)] }),
+            // A ReLU after a convolution is fused into it (see Sequential): check the fused pair.
+            ("Conv2D + ReLU (fused)", [2, 6, 6],
+             { [Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1), Activation(.relu),
+                Flatten(), Linear(27, 4)] }),
             ("CNN", [1, 6, 6],
              { [Conv2D(inChannels: 1, outChannels: 4, kernel: 3, padding: 1), Activation(.tanh), MaxPool2D(kernel: 2),
                 Flatten(), Dropout(0.25), Linear(36, 3)] }),
