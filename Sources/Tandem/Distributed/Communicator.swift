@@ -21,7 +21,8 @@ public protocol Communicator: AnyObject {
     var ranksOnThisHost: Int { get }
     /// Collective: every rank asks for a segment of `floats` floats (sizes may differ) in memory
     /// that all ranks address directly. Nil, on every rank alike, when the ranks do not all
-    /// share one host (or the group has a single rank, which has nothing to share).
+    /// share one host (or the group has a single rank, which has nothing to share); throws
+    /// `SharedMemoryUnavailable`, on every rank alike, when the host cannot hold it.
     func sharedMemory(floats: Int) throws -> SharedMemory?
 }
 

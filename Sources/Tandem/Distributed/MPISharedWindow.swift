@@ -1,4 +1,5 @@
 import CMPI
+import Glibc
 
 /// An MPI-3 shared-memory window over the ranks of one host (`MPI_Win_allocate_shared`).
 ///
@@ -28,6 +29,22 @@ final class MPISharedWindow: SharedMemory {
         try MPICommunicator.check(MPI_Comm_set_errhandler(host, tandem_mpi_errors_return()), "MPI_Comm_set_errhandler")
         // Whole cache lines, plus one spare line so this segment's start can be aligned by hand.
         let bytes = (CacheLine.roundUp(floats) + CacheLine.floats) * MemoryLayout<Float>.size
+        // Open MPI backs the window with a sparse file in /dev/shm: creating it always works,
+        // but touching a page the file system has no room for kills the process with SIGBUS.
+        // So the ranks check the room first, and agree on the answer.
+        var needed = Double(bytes)
+        try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), &needed, 1, tandem_mpi_double(), tandem_mpi_sum(), host),
+                                  "MPI_Allreduce")
+        needed += Double(hostSize) * marginPerRank
+        let room = availableBytes(in: sharedMemoryDirectory)
+        var short = room.map { Double($0) < needed ? 1.0 : 0.0 } ?? 0
+        try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), &short, 1, tandem_mpi_double(), tandem_mpi_max(), host),
+                                  "MPI_Allreduce")
+        if short > 0 {
+            MPI_Comm_free(&host)
+            throw SharedMemoryUnavailable(String(format: "%@ has %.0f MB free but the shared model needs %.0f MB",
+                                                 sharedMemoryDirectory, Double(room ?? 0) / 1e6, needed / 1e6))
+        }
         var base: UnsafeMutableRawPointer? = nil
         var window: MPI_Win? = tandem_mpi_win_null()
         try MPICommunicator.check(MPI_Win_allocate_shared(MPI_Aint(bytes), 1, tandem_mpi_info_null(), host, &base, &window),
@@ -49,6 +66,18 @@ final class MPISharedWindow: SharedMemory {
         let shared = MPISharedWindow(window: window!, host: host!, segments: segments)
         try shared.synchronize()
         return shared
+    }
+
+    /// Where Open MPI's shared-memory component puts its backing files on Linux.
+    static let sharedMemoryDirectory = "/dev/shm"
+    /// Room left for Open MPI's own segments (its shared-memory transport takes 4 MB per rank).
+    static let marginPerRank = 8.0 * 1_048_576
+
+    /// Free bytes in a file system, or nil when it cannot be asked.
+    static func availableBytes(in path: String) -> Int? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
     private init(window: MPI_Win, host: MPI_Comm, segments: [UnsafeMutablePointer<Float>]) {

@@ -9,7 +9,12 @@ import CKernels
 /// global norm in the same pass; rank 0 turns the shares into the clip decision; then each rank
 /// runs the optimizer over its slice only, and one barrier later every rank sees the whole
 /// updated model. Compared with an MPI allreduce followed by every rank updating every weight,
-/// this moves a third of the bytes, and the optimizer's work is divided instead of repeated.
+/// no gradient is copied into a message, each value is read once where it lies, and the
+/// optimizer's work is divided instead of repeated (measured on the 2-core target: the MLP's
+/// gradient sum 0.05-0.1 ms instead of 0.35-0.9 ms, its optimizer 0.08 instead of 0.19 ms).
+///
+/// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
+/// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.
 ///
 /// Layout of the shared memory (every block a whole number of cache lines of `padded` floats):
 ///

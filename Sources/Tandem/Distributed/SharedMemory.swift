@@ -12,6 +12,12 @@ public protocol SharedMemory: AnyObject {
     func synchronize() throws
 }
 
+/// Shared memory exists on this host but cannot hold what was asked for.
+public struct SharedMemoryUnavailable: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// Sizes in shared memory are rounded to whole cache lines, so that no two ranks ever write
 /// to the same line (false sharing would cost more than the reduction itself).
 public enum CacheLine {

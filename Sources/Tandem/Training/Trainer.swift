@@ -34,6 +34,8 @@ public final class Trainer {
     public private(set) var resumedFrom: String?
     private let progress: Progress
     private let evaluator: Evaluator
+    /// Said by rank 0 when the run starts.
+    private var startupWarnings: [String] = []
 
     public init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
         self.config = config
@@ -64,7 +66,16 @@ public final class Trainer {
         // Ranks on one host share one copy of the model (collective: every rank gets the same answer).
         var shared: SharedArena? = nil
         if config.reduce != "mpi" {
-            shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer)
+            do {
+                shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer)
+            } catch let problem as SharedMemoryUnavailable {
+                // Every rank sees the same problem (the ranks agreed on it), so all act alike.
+                if config.reduce == "shared-memory" {
+                    throw StartupFailure(underlying: TrainingConfig.Invalid(description: "--reduce shared-memory: \(problem)"),
+                                         shouldReport: communicator.isRoot, failingRank: 0)
+                }
+                startupWarnings.append("\(problem); summing gradients with MPI allreduce instead")
+            }
         }
         if shared == nil && config.reduce == "shared-memory" && communicator.size > 1 {
             throw StartupFailure(underlying: TrainingConfig.Invalid(description: "--reduce shared-memory needs every rank on one host"),
@@ -205,6 +216,10 @@ public final class Trainer {
         let started = Date.timeIntervalSinceReferenceDate
         progress.line("tandem: \(config.model), \(model.parameterCount) parameters, \(size) rank\(size == 1 ? "" : "s"), "
                       + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind) lr \(config.learningRate) \(schedule)")
+        for warning in startupWarnings {
+            progress.line("warning: " + warning)
+            metrics?.write("warning", ["kind": "startup", "message": warning])
+        }
         metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
                                  "global_batch": B, "total_steps": totalSteps, "steps_per_epoch": perEpoch,
                                  "config": config.fingerprintText, "start_step": startStep, "reduce": step.reductionPath,
