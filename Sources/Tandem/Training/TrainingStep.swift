@@ -99,7 +99,6 @@ public final class TrainingStep {
             statistics[2] = try shared.sumOwnedSlice()
             try communicator.allreduceSum(&statistics)
             t.allreduce = lap()
-            t.allreduceSpan = t.allreduce
             t.backward = backwardAndStarts
         } else {
             try allreduce.finish()
@@ -123,8 +122,10 @@ public final class TrainingStep {
         }
         t.optimizer = lap()
         if let shared {
+            // Waiting for the other slices is part of the same-host gradient path, not hidden.
             try shared.finishUpdate()
             t.allreduce += lap()
+            t.allreduceSpan = t.allreduce
         }
 
         let health = measureHealth ? probe.afterUpdate(model, gradientNorms: gradientNorms, decision: decision) : nil
