@@ -60,11 +60,14 @@ public final class SharedArena {
         try memory.synchronize()
     }
 
-    /// Step 4: waits until every rank's gradients are complete, then sums this rank's slice of
-    /// all of them (in rank order) into this rank's own gradient buffer. Returns the sum of
-    /// squares of the summed slice: this rank's share of the squared global norm.
-    public func sumOwnedSlice() throws -> Double {
-        try memory.synchronize()
+    /// Step 4 begins: waits until every rank's gradients are complete. (Time spent here is a
+    /// faster rank waiting for a slower one, not the cost of summing.)
+    public func waitForAllGradients() throws { try memory.synchronize() }
+
+    /// Step 4, after `waitForAllGradients`: sums this rank's slice of every rank's gradients (in
+    /// rank order) into this rank's own gradient buffer. Returns the sum of squares of the
+    /// summed slice: this rank's share of the squared global norm.
+    public func sumOwnedSlice() -> Double {
         guard !ownedRange.isEmpty else { return 0 }
         let lower = ownedRange.lowerBound
         let sources = gradientSegments.map { UnsafePointer($0 + lower) as UnsafePointer<Float>? }

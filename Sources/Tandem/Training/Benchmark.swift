@@ -27,7 +27,8 @@ public struct BenchmarkReport {
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
             "peak_rss_mb_per_rank": peakResidentMegabytes, "reduce": reduce,
             "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
-                         "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3, "clip": split.clip * 1e3,
+                         "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3,
+                         "allreduce_waiting": split.waiting * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
         ]
         let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -35,9 +36,9 @@ public struct BenchmarkReport {
     }
 
     public var text: String {
-        String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f, clip %.3f, optimizer %.3f)",
+        String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
                model, worldSize, reduce, globalBatch, blasThreads, samplesPerSecond, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
-               split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.clip * 1e3, split.optimizer * 1e3)
+               split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.waiting * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }
 
@@ -73,7 +74,7 @@ public enum Benchmark {
         split.data = median(splits.map(\.data)); split.forward = median(splits.map(\.forward))
         split.backward = median(splits.map(\.backward)); split.allreduce = median(splits.map(\.allreduce))
         split.clip = median(splits.map(\.clip)); split.optimizer = median(splits.map(\.optimizer))
-        split.allreduceSpan = median(splits.map(\.allreduceSpan))
+        split.allreduceSpan = median(splits.map(\.allreduceSpan)); split.waiting = median(splits.map(\.waiting))
         // Peak resident memory of this process (Linux reports ru_maxrss in KiB); the largest rank's.
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

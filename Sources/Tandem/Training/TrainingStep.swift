@@ -5,6 +5,9 @@ public struct StepTimings {
     public var data = 0.0, forward = 0.0, backward = 0.0, allreduce = 0.0, clip = 0.0, optimizer = 0.0
     /// The allreduce's whole span (overlapping backward); not part of `total`.
     public var allreduceSpan = 0.0
+    /// Of `allreduce`, the time this rank waited at the shared path's barriers for slower ranks
+    /// (load imbalance, not communication); 0 on the MPI path, where the two cannot be told apart.
+    public var waiting = 0.0
     public var total: Double { data + forward + backward + allreduce + clip + optimizer }
 }
 
@@ -96,9 +99,11 @@ public final class TrainingStep {
         //    arena each rank sums its slice and the statistics carry its share of the norm.
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct); statistics[2] = 0
         if let shared {
-            statistics[2] = try shared.sumOwnedSlice()
+            try shared.waitForAllGradients()
+            t.waiting = lap()
+            statistics[2] = shared.sumOwnedSlice()
             try communicator.allreduceSum(&statistics)
-            t.allreduce = lap()
+            t.allreduce = t.waiting + lap()
             t.backward = backwardAndStarts
         } else {
             try allreduce.finish()
@@ -124,7 +129,9 @@ public final class TrainingStep {
         if let shared {
             // Waiting for the other slices is part of the same-host gradient path, not hidden.
             try shared.finishUpdate()
-            t.allreduce += lap()
+            let wait = lap()
+            t.waiting += wait
+            t.allreduce += wait
             t.allreduceSpan = t.allreduce
         }
 

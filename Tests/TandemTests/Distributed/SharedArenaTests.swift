@@ -45,7 +45,8 @@ final class SharedArenaTests: XCTestCase {
             if rank == 0 { for i in 0..<count { arena.values[i] = Float(i) } }
             try shared.finishUpdate()   // rank 0's values are now everyone's
             for i in 0..<count { arena.gradients[i] = gradient(rank: rank, i) }
-            let share = try shared.sumOwnedSlice()
+            try shared.waitForAllGradients()
+            let share = shared.sumOwnedSlice()
             try communicator.barrier()
             lock.lock()
             shares[rank] = share

@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+
+/// `tandem bench` under a real mpirun: the JSON report names the gradient path, the world size
+/// and every phase of the split, and the phases add up (within the spread of medians) to a
+/// plausible step. Speed itself is a benchmark matter, never asserted here.
+final class BenchTests: XCTestCase {
+    func bench(_ ranks: Int, _ extra: [String]) throws -> [String: Any] {
+        let result = try TandemBinary.mpirun(ranks, ["bench", "--model", "mlp:784-256-128-10", "--global-batch", "64",
+                                                     "--steps", "30", "--warmup-steps", "3", "--train-subset", "2000",
+                                                     "--json"] + extra, timeout: 120)
+        XCTAssertEqual(result.status, 0, result.summary)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").last.map(String.init), result.summary)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+    }
+
+    func split(_ report: [String: Any]) throws -> [String: Double] {
+        try XCTUnwrap(report["split_ms"] as? [String: Double], "\(report)")
+    }
+
+    func testReportOnTheSharedPathSeparatesWaitingFromTheSum() throws {
+        let report = try bench(2, [])
+        XCTAssertEqual(report["world_size"] as? Int, 2)
+        XCTAssertEqual(report["reduce"] as? String, "shared-memory")
+        XCTAssertGreaterThan(report["samples_per_second"] as? Double ?? 0, 0)
+        let phases = try split(report)
+        for key in ["data", "forward", "backward", "allreduce_exposed", "allreduce_total", "allreduce_waiting", "clip", "optimizer"] {
+            XCTAssertNotNil(phases[key], "missing \(key) in \(phases)")
+            XCTAssertGreaterThanOrEqual(phases[key] ?? -1, 0, key)
+        }
+        XCTAssertGreaterThan(phases["forward"] ?? 0, 0)
+        XCTAssertGreaterThan(phases["allreduce_exposed"] ?? 0, 0, "the slice sum takes time")
+        XCTAssertLessThanOrEqual(phases["allreduce_waiting"] ?? 1, phases["allreduce_exposed"] ?? 0)
+    }
+
+    func testReportOnTheMPIPathAndOneProcess() throws {
+        let mpi = try bench(2, ["--reduce", "mpi", "--overlap", "false"])
+        XCTAssertEqual(mpi["reduce"] as? String, "mpi")
+        XCTAssertEqual(mpi["overlap"] as? Bool, false)
+        XCTAssertEqual(try split(mpi)["allreduce_waiting"], 0)
+        XCTAssertGreaterThan(try split(mpi)["allreduce_exposed"] ?? 0, 0)
+        let one = try bench(1, [])
+        XCTAssertEqual(one["world_size"] as? Int, 1)
+        XCTAssertEqual(one["reduce"] as? String, "none")
+        XCTAssertEqual(try split(one)["allreduce_exposed"] ?? 1, 0, accuracy: 0.01)
+    }
+}
