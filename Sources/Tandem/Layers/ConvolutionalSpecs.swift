@@ -12,7 +12,9 @@
 /// reports them; known names with unreadable arguments throw a `ModelSpecError` that shows the
 /// expected form.
 enum ConvolutionalSpecs {
-    static func layer(_ name: String, _ argument: String?, inputShape shape: [Int]) throws -> Layer? {
+    /// `index` is the layer's position in the model: each dropout layer draws its masks from
+    /// its own random stream, so two dropout layers of one size never share a mask.
+    static func layer(_ name: String, _ argument: String?, inputShape shape: [Int], index: Int) throws -> Layer? {
         switch name {
         case "conv", "conv2d":
             let form = "conv:OUTxK with optional sS (stride) and pP (padding), e.g. conv:32x5p2 or conv:16x3s2p1"
@@ -36,9 +38,9 @@ enum ConvolutionalSpecs {
             return Flatten()
         case "dropout":
             let form = "dropout:P with 0 ≤ P < 1, e.g. dropout:0.5"
-            guard let argument else { return Dropout(0.5) }
+            guard let argument else { return Dropout(0.5, stream: UInt64(index)) }
             guard let p = Float(argument), p >= 0, p < 1 else { throw unreadable(name, argument, form) }
-            return Dropout(p)
+            return Dropout(p, stream: UInt64(index))
         default:
             return nil
         }

@@ -63,7 +63,7 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
                 layer = Linear(shape.reduce(1, *), width, weightInit: activation.preferredInit)
             } else if name == "softmax" {
                 layer = Softmax()
-            } else if let built = try ModelSpec.extraLayer(name, argument, shape) {
+            } else if let built = try ModelSpec.extraLayer(name, argument, shape, index: layers.count) {
                 layer = built
             } else {
                 throw ModelSpecError("model spec '\(text)': cannot read layer '\(item)'")
@@ -75,9 +75,10 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         return layers
     }
 
-    /// Hook for layer kinds defined elsewhere (convolutions, pooling, dropout).
-    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int]) throws -> Layer? {
-        try ConvolutionalSpecs.layer(name, argument, inputShape: shape)
+    /// Hook for layer kinds defined elsewhere (convolutions, pooling, dropout); `index` is the
+    /// layer's position in the model.
+    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int], index: Int) throws -> Layer? {
+        try ConvolutionalSpecs.layer(name, argument, inputShape: shape, index: index)
     }
 }
 

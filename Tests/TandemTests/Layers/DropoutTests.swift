@@ -21,6 +21,17 @@ final class DropoutTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(dropout.backward(dy, needsInputGradient: true)).scalars, dy.scalars)
     }
 
+    func testTwoDropoutLayersOfOneSizeDrawDifferentMasks() throws {
+        let model = try ModelSpec("linear:64,dropout:0.5,linear:64,dropout:0.5,linear:10").build(inputShape: [20])
+        let first = try XCTUnwrap(model.layers[1] as? Dropout), second = try XCTUnwrap(model.layers[3] as? Dropout)
+        XCTAssertNotEqual(first.stream, second.stream)
+        let x = input(batch: 8, features: 64)
+        let context = ForwardContext(training: true, seed: 5, step: 3)
+        let a = first.forward(x, context: context).scalars.map { $0 == 0 }
+        let b = second.forward(x, context: context).scalars.map { $0 == 0 }
+        XCTAssertNotEqual(a, b, "each dropout layer needs its own random stream")
+    }
+
     func testTrainingKeepsAboutOneMinusPAndScalesThem() {
         let p: Float = 0.3
         let dropout = Dropout(p)
