@@ -30,7 +30,8 @@ public final class SharedArena {
     private let slices: [Range<Int>]
 
     /// Collective. Moves `arena` and `optimizer` into shared memory, or returns nil (on every
-    /// rank alike) when the ranks do not all share one host.
+    /// rank alike) when the ranks do not all share one host; throws `SharedMemoryUnavailable`
+    /// (on every rank alike) when the host's shared memory cannot hold them.
     public static func make(communicator: Communicator, arena: ParameterArena, optimizer: Optimizer) throws -> SharedArena? {
         let padded = CacheLine.roundUp(max(arena.count, 1))
         let states = optimizer.stateNames.count
