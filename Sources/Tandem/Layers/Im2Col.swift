@@ -53,32 +53,12 @@ enum Im2Col {
     /// im2col of `count` samples of a padded input (see `pad`; with no padding, the input itself).
     static func unfold(_ padded: UnsafePointer<Float>, samples count: Int, geometry g: WindowGeometry,
                        into cols: UnsafeMutablePointer<Float>) {
-        let k = g.kernel, s = g.stride
-        let paddedWidth = g.width + 2 * g.padding, paddedPlane = (g.height + 2 * g.padding) * paddedWidth
-        let outHeight = g.outputHeight, outWidth = g.outputWidth, plane = g.outputPlane
-        let rowLength = count * plane
-        for c in 0..<g.channels {
-            for n in 0..<count {
-                let source = padded + (n * g.channels + c) * paddedPlane
-                var row = c * k * k
-                for kh in 0..<k {
-                    for kw in 0..<k {
-                        // The window's (kh, kw) tap of output (0, 0), and where its outputs go.
-                        let origin = source + kh * paddedWidth + kw
-                        let destination = cols + row * rowLength + n * plane
-                        if s == 1 {
-                            for oh in 0..<outHeight {
-                                copy(origin + oh * paddedWidth, to: destination + oh * outWidth, count: outWidth)
-                            }
-                        } else {
-                            for oh in 0..<outHeight {
-                                let from = origin + oh * s * paddedWidth, to = destination + oh * outWidth
-                                for ow in 0..<outWidth { to[ow] = from[ow * s] }
-                            }
-                        }
-                        row += 1
-                    }
-                }
+        let s = g.stride, outWidth = g.outputWidth
+        forEachWindowRow(samples: count, geometry: g) { from, to in
+            if s == 1 {
+                copy(padded + from, to: cols + to, count: outWidth)
+            } else {
+                for ow in 0..<outWidth { cols[to + ow] = padded[from + ow * s] }
             }
         }
     }
@@ -87,30 +67,39 @@ enum Im2Col {
     /// read it from. The caller zeroes `paddedGradient` first and crops it afterwards.
     static func foldAdding(_ cols: UnsafePointer<Float>, samples count: Int, geometry g: WindowGeometry,
                            into paddedGradient: UnsafeMutablePointer<Float>) {
+        let s = g.stride, outWidth = g.outputWidth
+        forEachWindowRow(samples: count, geometry: g) { to, from in
+            if s == 1 {
+                add(cols + from, to: paddedGradient + to, count: outWidth)
+            } else {
+                for ow in 0..<outWidth { paddedGradient[to + ow * s] += cols[from + ow] }
+            }
+        }
+    }
+
+    /// The traversal `unfold` and `foldAdding` share. For every tap (kh, kw) of every channel
+    /// plane of every sample, and every output row oh, `row` receives the offset in the padded
+    /// planes of that row's first window position (the next ones lie `stride` apart) and the
+    /// offset in the column matrix of the Wo outputs it corresponds to. One plane's k·k taps are
+    /// visited together, while the plane sits in L1; the column matrix is streamed k·k rows at
+    /// a time.
+    @inline(__always)
+    private static func forEachWindowRow(samples count: Int, geometry g: WindowGeometry,
+                                         _ row: (_ plane: Int, _ columns: Int) -> Void) {
         let k = g.kernel, s = g.stride
         let paddedWidth = g.width + 2 * g.padding, paddedPlane = (g.height + 2 * g.padding) * paddedWidth
         let outHeight = g.outputHeight, outWidth = g.outputWidth, plane = g.outputPlane
         let rowLength = count * plane
         for c in 0..<g.channels {
             for n in 0..<count {
-                // All k·k taps add into this one plane while it sits in L1.
-                let target = paddedGradient + (n * g.channels + c) * paddedPlane
-                var row = c * k * k
+                let planeStart = (n * g.channels + c) * paddedPlane
+                var tap = c * k * k
                 for kh in 0..<k {
                     for kw in 0..<k {
-                        let origin = target + kh * paddedWidth + kw
-                        let source = cols + row * rowLength + n * plane
-                        if s == 1 {
-                            for oh in 0..<outHeight {
-                                add(source + oh * outWidth, to: origin + oh * paddedWidth, count: outWidth)
-                            }
-                        } else {
-                            for oh in 0..<outHeight {
-                                let to = origin + oh * s * paddedWidth, from = source + oh * outWidth
-                                for ow in 0..<outWidth { to[ow * s] += from[ow] }
-                            }
-                        }
-                        row += 1
+                        let origin = planeStart + kh * paddedWidth + kw
+                        let destination = tap * rowLength + n * plane
+                        for oh in 0..<outHeight { row(origin + oh * s * paddedWidth, destination + oh * outWidth) }
+                        tap += 1
                     }
                 }
             }
