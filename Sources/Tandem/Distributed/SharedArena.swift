@@ -48,7 +48,7 @@ public final class SharedArena {
         let states = optimizer.stateNames.count
         gradientSegments = (0..<size).map { $0 == 0 ? values + (1 + states) * padded : memory.segment($0) }
         // Rank 0 brings its values and (zero) state; the others adopt what rank 0 put there.
-        arena.relocate(values: values, gradients: gradientSegments[rank], copyValues: rank == 0, shared: true)
+        arena.relocate(values: values, gradients: gradientSegments[rank], copyValues: rank == 0)
         optimizer.relocateState(to: values + padded, copying: rank == 0)
         // Slice boundaries on cache lines, so no two ranks ever write the same line.
         let lines = padded / CacheLine.floats

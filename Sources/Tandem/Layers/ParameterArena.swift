@@ -42,8 +42,6 @@ public final class ParameterArena {
     public private(set) var gradients: UnsafeMutablePointer<Float>
     /// False once the buffers live in memory the arena does not own (see `relocate`).
     private var ownsStorage = true
-    /// True when `values` is one copy shared by every rank of the job (see `SharedArena`).
-    public private(set) var valuesAreShared = false
 
     public init(slots: [ParameterSlot]) {
         self.slots = slots
@@ -65,13 +63,12 @@ public final class ParameterArena {
     /// that all ranks share). Layers reach the arena through `ParameterView`, never through a
     /// saved pointer, so they follow the move.
     public func relocate(values newValues: UnsafeMutablePointer<Float>, gradients newGradients: UnsafeMutablePointer<Float>,
-                         copyValues: Bool, shared: Bool) {
+                         copyValues: Bool) {
         if copyValues { newValues.update(from: values, count: count) }
         newGradients.update(from: gradients, count: count)
         if ownsStorage { values.deallocate(); gradients.deallocate() }
         values = newValues; gradients = newGradients
         ownsStorage = false
-        valuesAreShared = shared
     }
 
     public var valueBuffer: UnsafeMutableBufferPointer<Float> { .init(start: values, count: count) }
