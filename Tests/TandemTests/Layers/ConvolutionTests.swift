@@ -265,23 +265,12 @@ final class ConvolutionTests: XCTestCase {
     func testGradientCheckCatchesAWrongConvolutionGradient() throws {
         // The checker is only evidence if it can fail: a convolution whose weight gradient is
         // 10% off must be caught.
-        final class SkewedConv: Layer {
-            let inner = Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)
-            var views: [ParameterView] = []
-            var summary: String { "skewed" }
-            func outputShape(forInput shape: [Int]) throws -> [Int] { try inner.outputShape(forInput: shape) }
-            var parameterSpecs: [ParameterSpec] { inner.parameterSpecs }
-            func bind(_ parameters: [ParameterView]) { views = parameters; inner.bind(parameters) }
-            func forward(_ input: Tensor, context: ForwardContext) -> Tensor { inner.forward(input, context: context) }
-            func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
-                let dx = inner.backward(gradOutput, needsInputGradient: needsInputGradient)
-                for i in 0..<views[0].count { views[0].gradient[i] *= 1.1 }
-                return dx
-            }
+        let skewed = FaultyLayer(Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)) { parameters, _ in
+            for i in 0..<parameters[0].count { parameters[0].gradient[i] *= 1.1 }
         }
         let good = try Sequential([Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)], inputShape: [2, 5, 5])
         XCTAssertTrue(GradientCheck.check(model: good, batch: 2, name: "good").passed)
-        let bad = try Sequential([SkewedConv()], inputShape: [2, 5, 5])
+        let bad = try Sequential([skewed], inputShape: [2, 5, 5])
         XCTAssertFalse(GradientCheck.check(model: bad, batch: 2, name: "bad").passed)
     }
 }

@@ -2,36 +2,19 @@ import XCTest
 import Tandem
 
 /// A Linear layer with a deliberate mistake in its backward pass, to prove the checker notices.
-private final class FaultyLinear: Layer {
-    enum Fault { case none, inputGradientScaled(Float), weightGradientScaled(Float), biasGradientZero }
+private enum Fault { case none, inputGradientScaled(Float), weightGradientScaled(Float), biasGradientZero }
 
-    private let inner: Linear
-    private let fault: Fault
-    private var views: [ParameterView] = []
-
-    init(_ inputs: Int, _ outputs: Int, fault: Fault) {
-        inner = Linear(inputs, outputs)
-        self.fault = fault
-    }
-
-    var summary: String { "Faulty" + inner.summary }
-    func outputShape(forInput shape: [Int]) throws -> [Int] { try inner.outputShape(forInput: shape) }
-    var parameterSpecs: [ParameterSpec] { inner.parameterSpecs }
-    func bind(_ parameters: [ParameterView]) { views = parameters; inner.bind(parameters) }
-    func forward(_ input: Tensor, context: ForwardContext) -> Tensor { inner.forward(input, context: context) }
-
-    func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
-        let dx = inner.backward(gradOutput, needsInputGradient: needsInputGradient)
+private func faultyLinear(_ inputs: Int, _ outputs: Int, fault: Fault) -> Layer {
+    FaultyLayer(Linear(inputs, outputs)) { parameters, dx in
         switch fault {
         case .none: break
         case .inputGradientScaled(let s):
             if let dx { for i in 0..<dx.count { dx.pointer[i] *= s } }
         case .weightGradientScaled(let s):
-            for i in 0..<views[0].count { views[0].gradient[i] *= s }
+            for i in 0..<parameters[0].count { parameters[0].gradient[i] *= s }
         case .biasGradientZero:
-            for i in 0..<views[1].count { views[1].gradient[i] = 0 }
+            for i in 0..<parameters[1].count { parameters[1].gradient[i] = 0 }
         }
-        return dx
     }
 }
 
@@ -59,30 +42,30 @@ final class GradientCheckTests: XCTestCase {
 
     func testCorrectWrapperPasses() throws {
         // The control: the same wrapper without a fault agrees with finite differences.
-        let result = try check([FaultyLinear(5, 6, fault: .none), Activation(.tanh), FaultyLinear(6, 3, fault: .none)])
+        let result = try check([faultyLinear(5, 6, fault: .none), Activation(.tanh), faultyLinear(6, 3, fault: .none)])
         XCTAssertTrue(result.passed, "\(result)")
     }
 
     func testWrongInputGradientIsCaught() throws {
         // The fault in the last layer's input gradient corrupts the first layer's parameter gradients.
-        let result = try check([Linear(5, 6), Activation(.tanh), FaultyLinear(6, 3, fault: .inputGradientScaled(1.1))])
+        let result = try check([Linear(5, 6), Activation(.tanh), faultyLinear(6, 3, fault: .inputGradientScaled(1.1))])
         XCTAssertFalse(result.passed, "\(result)")
         XCTAssertGreaterThan(result.maxRelativeError, result.tolerance)
     }
 
     func testWrongInputGradientOfFirstLayerIsCaught() throws {
         // Nothing upstream has parameters: only the check of the input gradient itself can see it.
-        let result = try check([FaultyLinear(5, 4, fault: .inputGradientScaled(1.1))])
+        let result = try check([faultyLinear(5, 4, fault: .inputGradientScaled(1.1))])
         XCTAssertFalse(result.passed, "\(result)")
     }
 
     func testWrongWeightGradientIsCaught() throws {
-        let result = try check([FaultyLinear(5, 6, fault: .weightGradientScaled(0.9)), Activation(.relu), Linear(6, 3)])
+        let result = try check([faultyLinear(5, 6, fault: .weightGradientScaled(0.9)), Activation(.relu), Linear(6, 3)])
         XCTAssertFalse(result.passed, "\(result)")
     }
 
     func testMissingBiasGradientIsCaught() throws {
-        let result = try check([Linear(5, 6), Activation(.sigmoid), FaultyLinear(6, 3, fault: .biasGradientZero)])
+        let result = try check([Linear(5, 6), Activation(.sigmoid), faultyLinear(6, 3, fault: .biasGradientZero)])
         XCTAssertFalse(result.passed, "\(result)")
     }
 

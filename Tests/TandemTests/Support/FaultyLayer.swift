@@ -1,0 +1,27 @@
+import Tandem
+
+/// A real layer whose backward pass is deliberately damaged afterwards, to prove that a checker
+/// notices a wrong gradient. `damage` receives the layer's parameter views (their gradients
+/// just written) and the input gradient it returns.
+final class FaultyLayer: Layer {
+    private let inner: Layer
+    private let damage: (_ parameters: [ParameterView], _ inputGradient: Tensor?) -> Void
+    private var views: [ParameterView] = []
+
+    init(_ inner: Layer, damage: @escaping (_ parameters: [ParameterView], _ inputGradient: Tensor?) -> Void) {
+        self.inner = inner
+        self.damage = damage
+    }
+
+    var summary: String { "Faulty" + inner.summary }
+    func outputShape(forInput shape: [Int]) throws -> [Int] { try inner.outputShape(forInput: shape) }
+    var parameterSpecs: [ParameterSpec] { inner.parameterSpecs }
+    func bind(_ parameters: [ParameterView]) { views = parameters; inner.bind(parameters) }
+    func forward(_ input: Tensor, context: ForwardContext) -> Tensor { inner.forward(input, context: context) }
+
+    func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+        let dx = inner.backward(gradOutput, needsInputGradient: needsInputGradient)
+        damage(views, dx)
+        return dx
+    }
+}
