@@ -21,7 +21,16 @@
 /// training run with evaluation fell from 552 to 380 MB. The products stay large enough for
 /// BLAS to run near its peak (e.g. 64 × 1176 × 800 for the second `cnn` convolution). When one slice holds the whole
 /// batch, backward reuses the forward's columns instead of unfolding again.
+///
+/// A stride-1 5×5 convolution over eight or more channels runs Winograd's F(2×2, 5×5) instead
+/// (`WinogradConvolution`: 9 multiplies per output pixel and channel pair instead of 25);
+/// `algorithm` can force either method where both apply.
 public final class Conv2D: Layer {
+    /// How the convolution is computed; both give the same result up to rounding.
+    public enum Algorithm: String, Sendable {
+        case im2col, winograd
+    }
+
     public let inChannels: Int
     public let outChannels: Int
     public let kernel: Int
@@ -29,6 +38,8 @@ public final class Conv2D: Layer {
     public let padding: Int
     /// Most floats the column workspace may hold (default 2²⁰ = 4 MiB); see the type's notes.
     public let workspaceLimit: Int
+    public let algorithm: Algorithm
+    private let winograd: WinogradConvolution?
 
     private var weight: ParameterView!
     private var bias: ParameterView!
@@ -50,12 +61,19 @@ public final class Conv2D: Layer {
     public internal(set) var appliesReLU = false
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                workspaceLimit: Int = 1 << 20) {
+                workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0,
                      "Conv2D needs positive channels, kernel and stride and a padding ≥ 0")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         self.workspaceLimit = max(1, workspaceLimit)
+        let winogradSuits = WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
+        self.algorithm = algorithm ?? (winogradSuits ? .winograd : .im2col)
+        precondition(self.algorithm == .im2col || (kernel == 5 && stride == 1),
+                     "Conv2D's Winograd method handles 5×5 kernels at stride 1 only")
+        winograd = self.algorithm == .winograd
+            ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, workspaceLimit: self.workspaceLimit)
+            : nil
     }
 
     public var summary: String {
@@ -100,6 +118,10 @@ public final class Conv2D: Layer {
         geometry = g
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let y = output.tensor([batch, outChannels, g.outputHeight, g.outputWidth])
+        if let winograd {
+            winograd.forward(input, geometry: g, weight: weight.value, bias: bias.value, relu: appliesReLU, into: y.pointer)
+            return y
+        }
         let step = slice(g, batch: batch)
         reserveWorkspaces(g, samples: step)
         for first in Swift.stride(from: 0, to: batch, by: step) {
@@ -120,6 +142,11 @@ public final class Conv2D: Layer {
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let step = slice(g, batch: batch)
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
+        if let winograd {
+            winograd.backward(gradOutput, input: input, geometry: g, reluOutput: appliesReLU ? output.pointer : nil,
+                              weight: weight, bias: bias, inputGradient: dx?.pointer)
+            return dx
+        }
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients
