@@ -1,323 +1,356 @@
 #include "ckernels.h"
 #include <string.h>
 
-/* Winograd's minimal filtering F(2x2, 5x5): each 2x2 block of a stride-1 5x5 convolution's
-   output is computed from the 6x6 input tile under it as
+/* Winograd's minimal filtering F(4x4, 5x5): each 4x4 block ("tile") of a stride-1 5x5
+   convolution's output is computed from the 8x8 input patch under it as
 
        Y = A^T [ (G g G^T) (.) (B^T d B) ] A          ((.) = element-wise product)
 
-   with the Toom-Cook matrices for the points 0, 1, -1, 2, -2 and infinity:
+   with the Toom-Cook matrices below (derived and checked exactly by scripts/winograd-matrices).
+   Summed over input channels, the 64 element-wise products become 64 independent matrix
+   products, one per point xi of the 8x8 tile, each [out x in] x [in x tiles]: 4 multiplies per
+   output pixel and channel pair instead of 25. The backward pass is the transpose of the same
+   bilinear map: with Mhat = A dY A^T per tile,
 
-       B^T = [ 4  0 -5  0  1  0 ]     G = [  1/4     0     0     0    0  ]    A^T = [ 1 1  1 1  1 0 ]
-             [ 0 -4 -4  1  1  0 ]         [ -1/6  -1/6  -1/6  -1/6 -1/6 ]          [ 0 1 -1 2 -2 1 ]
-             [ 0  4 -4 -1  1  0 ]         [ -1/6   1/6  -1/6   1/6 -1/6 ]
-             [ 0 -2 -1  2  1  0 ]         [ 1/24  1/12   1/6   1/3  2/3 ]
-             [ 0  2 -1 -2  1  0 ]         [ 1/24 -1/12   1/6  -1/3  2/3 ]
-             [ 0  4  0 -5  0  1 ]         [    0     0     0     0    1 ]
-
-   Summed over input channels, the 36 element-wise products become 36 independent matrix
-   products (one per position xi of the 6x6 tile), each [out x in] x [in x tiles]: 9 multiplies
-   per output pixel and channel pair instead of 25. The backward pass is the transpose of the
-   same bilinear map: with Mhat = A dY A^T per tile,
-
-       dG = sum over tiles of Mhat (.) (B^T d B)     then  dW = G^T dG G
-       dD = U^T Mhat  (per xi, U = G g G^T)          then  dX += B dD B^T  (tiles overlap)
+       dU = sum over tiles of Mhat (.) (B^T d B)     then  dW = G^T dU G
+       dV = U^T Mhat  (per xi, U = G g G^T)          then  dX += B dV B^T  (tiles overlap)
 
    so backward reuses the forward's transformed input and weights.
 
-   The transforms are written out by hand (a generic matrix loop would multiply by the zeros
-   and could not fold them under IEEE rules) and run eight horizontally adjacent tiles at a
-   time, one per lane of a vector: every operation is one AVX instruction for eight tiles.
-   Neighbouring tiles start two columns apart, so the input is kept with its even and odd
-   columns split ("deinterleaved"): then column 2*tx + j of eight tiles tx0..tx0+7 is one
-   contiguous load from the even or odd half at offset tx0 + j/2, with no gathering.
-   Tiles are numbered t = (n * tilesY + ty) * tilesX + tx; a row of tiles whose width is not a
-   multiple of eight ends in a group with fewer valid lanes (see store_tiles and load_lanes for
-   what happens to the others). */
+   Vectors hold eight samples: lane l of every vector below belongs to sample 8b + l of a block
+   b of eight, at the same tile and channel. Then every tile, whatever the image size, is 64
+   plain vector loads from the input kept as [block][channel][row][column][8 lanes] ("padded",
+   with the zero padding written out), every transform step is one AVX instruction for eight
+   tiles, and the transforms' results are whole vectors in the [xi][channel][tile] matrices the
+   products read, with tile t = ((b * tilesY + ty) * tilesX + tx) * 8 + l. A last block with
+   fewer than eight samples has zeros in the missing lanes: zero input gives zero V, zero dY
+   gives zero Mhat, so they add nothing to the weight gradient and are never written out.
+
+   The transforms loop over constant tables; after full unrolling the compiler drops the zero
+   entries, and multiplies by 1 and -1 become plain adds and subtracts. */
+
+/* F(4, 5), points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (scripts/winograd-matrices). */
+static const float AT[4][8] = {
+    {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, (1.0f / 2.0f), (-1.0f / 2.0f), 0.0f},
+    {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, (1.0f / 4.0f), (1.0f / 4.0f), 0.0f},
+    {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, (1.0f / 8.0f), (-1.0f / 8.0f), 1.0f}};
+static const float G[8][5] = {
+    {-1.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {(-2.0f / 9.0f), (-2.0f / 9.0f), (-2.0f / 9.0f), (-2.0f / 9.0f), (-2.0f / 9.0f)},
+    {(-2.0f / 9.0f), (2.0f / 9.0f), (-2.0f / 9.0f), (2.0f / 9.0f), (-2.0f / 9.0f)},
+    {(1.0f / 90.0f), (1.0f / 45.0f), (2.0f / 45.0f), (4.0f / 45.0f), (8.0f / 45.0f)},
+    {(1.0f / 90.0f), (-1.0f / 45.0f), (2.0f / 45.0f), (-4.0f / 45.0f), (8.0f / 45.0f)},
+    {(32.0f / 45.0f), (16.0f / 45.0f), (8.0f / 45.0f), (4.0f / 45.0f), (2.0f / 45.0f)},
+    {(32.0f / 45.0f), (-16.0f / 45.0f), (8.0f / 45.0f), (-4.0f / 45.0f), (2.0f / 45.0f)},
+    {0.0f, 0.0f, 0.0f, 0.0f, 1.0f}};
+static const float BT[8][8] = {
+    {-1.0f, 0.0f, (21.0f / 4.0f), 0.0f, (-21.0f / 4.0f), 0.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, 1.0f, (-17.0f / 4.0f), (-17.0f / 4.0f), 1.0f, 1.0f, 0.0f},
+    {0.0f, -1.0f, 1.0f, (17.0f / 4.0f), (-17.0f / 4.0f), -1.0f, 1.0f, 0.0f},
+    {0.0f, (1.0f / 2.0f), (1.0f / 4.0f), (-5.0f / 2.0f), (-5.0f / 4.0f), 2.0f, 1.0f, 0.0f},
+    {0.0f, (-1.0f / 2.0f), (1.0f / 4.0f), (5.0f / 2.0f), (-5.0f / 4.0f), -2.0f, 1.0f, 0.0f},
+    {0.0f, 2.0f, 4.0f, (-5.0f / 2.0f), -5.0f, (1.0f / 2.0f), 1.0f, 0.0f},
+    {0.0f, -2.0f, 4.0f, (5.0f / 2.0f), -5.0f, (-1.0f / 2.0f), 1.0f, 0.0f},
+    {0.0f, -1.0f, 0.0f, (21.0f / 4.0f), 0.0f, (-21.0f / 4.0f), 0.0f, 1.0f}};
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 #define LANES 8
+#define TILE 8     /* input patch: OUT + KERNEL - 1 */
+#define OUT 4
+#define KERNEL 5
+#define POINTS (TILE * TILE)
 
 static inline v8 load8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+/* -0 is the identity of IEEE addition (0 is not: 0 + -0 = 0), so a sum started from it
+   compiles to just the terms. */
+static inline v8 zero_sum(void) { float z = -0.0f; return (v8){z, z, z, z, z, z, z, z}; }
 static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
-
-/* The first `valid` lanes from p, the rest zero, never touching memory past them (masked
-   loads do not fault). */
-#if defined(__AVX__)
-#include <immintrin.h>
-static inline v8 load_lanes(const float *p, int valid) {
-    if (valid >= LANES) return load8(p);
-    if (valid <= 0) return splat(0);
-    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    return (v8)_mm256_maskload_ps(p, mask);
-}
-#else
-static inline v8 load_lanes(const float *p, int valid) {
-    if (valid >= LANES) return load8(p);
-    v8 v = splat(0);
-    for (int l = 0; l < valid; l++) v[l] = p[l];
-    return v;
-}
-#endif
-
-/* Stores of a group of tiles into V or Mhat write all eight lanes, also when fewer are valid:
-   the extra lanes land on the first tiles of the next row of tiles, which the next group (the
-   loops run in tile order) overwrites, or, after the last row, in the slack that `ld` keeps
-   past the last tile. A masked store would avoid that, but AVX's is microcoded on this
-   machine's Zen 3 cores and cost more than the whole transform. */
-static inline void store_tiles(float *p, v8 v) { store8(p, v); }
-
-/* The first `count` of eight values, where the rest must not be written (output rows). */
-static inline void store_first(float *p, v8 v, int count) {
-    if (count >= LANES) { store8(p, v); return; }
-    for (int l = 0; l < count; l++) p[l] = v[l];
-}
-
 /* Zero where `mask` is not positive: a ReLU's mask, from its output. */
 static inline v8 keep_where_positive(v8 v, v8 mask) { return (v8)((v8i)v & (mask > 0)); }
 
-/* The layout of a padded, deinterleaved plane: Hp = 2 * tilesY + 4 rows (every tile's 6 rows),
-   each row its even columns then its odd columns, `half` floats each: enough for the last
-   group's loads at offset tx0 + 7 + 2. */
-static inline int half_width(int tilesX) { return (tilesX + 7) / 8 * 8 + 2; }
-long tandem_winograd_padded_plane(int tilesY, int tilesX) { return (long)(2 * tilesY + 4) * 2 * half_width(tilesX); }
-
-/* out = B^T d for one column of six (strided by `s` in the arrays). */
+/* out = B^T d along one line of eight (stride s in, os out). */
 static inline void input_1d(const v8 *d, int s, v8 *out, int os) {
-    v8 d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
-    v8 four = splat(4), five = splat(5), two = splat(2);
-    out[0] = four * d0 - five * d2 + d4;
-    out[os] = d3 + d4 - four * (d1 + d2);
-    out[2 * os] = d4 - d3 + four * (d1 - d2);
-    out[3 * os] = d4 - d2 + two * (d3 - d1);
-    out[4 * os] = d4 - d2 - two * (d3 - d1);
-    out[5 * os] = four * d1 - five * d3 + d5;
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++) {
+        v8 sum = zero_sum();
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < TILE; j++)
+            if (BT[i][j] != 0) sum += BT[i][j] * d[j * s];
+        out[i * os] = sum;
+    }
 }
 
 /* out = B v: the transpose of input_1d. */
 static inline void input_gradient_1d(const v8 *v, int s, v8 *out, int os) {
-    v8 v0 = v[0], v1 = v[s], v2 = v[2 * s], v3 = v[3 * s], v4 = v[4 * s], v5 = v[5 * s];
-    v8 four = splat(4), five = splat(5), two = splat(2);
-    out[0] = four * v0;
-    out[os] = four * (v2 - v1 + v5) + two * (v4 - v3);
-    out[2 * os] = -five * v0 - four * (v1 + v2) - v3 - v4;
-    out[3 * os] = v1 - v2 + two * (v3 - v4) - five * v5;
-    out[4 * os] = v0 + v1 + v2 + v3 + v4;
-    out[5 * os] = v5;
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < TILE; j++) {
+        v8 sum = zero_sum();
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++)
+            if (BT[i][j] != 0) sum += BT[i][j] * v[i * s];
+        out[j * os] = sum;
+    }
 }
 
-/* (y0, y1) = A^T m for a column of six. */
+/* out = A^T m: eight values to four. */
 static inline void output_1d(const v8 *m, int s, v8 *out, int os) {
-    v8 m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s];
-    v8 two = splat(2);
-    out[0] = m[0] + m1 + m2 + m3 + m4;
-    out[os] = m1 - m2 + two * (m3 - m4) + m[5 * s];
+    _Pragma("clang loop unroll(full)") for (int a = 0; a < OUT; a++) {
+        v8 sum = zero_sum();
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++)
+            if (AT[a][i] != 0) sum += AT[a][i] * m[i * s];
+        out[a * os] = sum;
+    }
 }
 
-/* The six values A e for a column of two: the transpose of output_1d. */
-static inline void output_gradient_1d(v8 e0, v8 e1, v8 *out, int os) {
-    v8 twice = e1 + e1;
-    out[0] = e0;
-    out[os] = e0 + e1;
-    out[2 * os] = e0 - e1;
-    out[3 * os] = e0 + twice;
-    out[4 * os] = e0 - twice;
-    out[5 * os] = e1;
+/* out = A e: four values to eight, the transpose of output_1d. */
+static inline void output_gradient_1d(const v8 *e, int s, v8 *out, int os) {
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++) {
+        v8 sum = zero_sum();
+        _Pragma("clang loop unroll(full)") for (int a = 0; a < OUT; a++)
+            if (AT[a][i] != 0) sum += AT[a][i] * e[a * s];
+        out[i * os] = sum;
+    }
+}
+
+/* Output rows and the lanes: the output is NCHW, so a 4x4 tile of eight samples is eight
+   separate rows of four floats per tile row, while the transforms want one vector per pixel with
+   a sample in each lane. Eight rows [x_l(0..3)] become four vectors [x_0(c) .. x_7(c)] by a 4x4
+   transpose in each 128-bit half, applied to r_l = [x_l | x_{l+4}]; the same shuffles turn the
+   four vectors back into eight rows. */
+typedef float v4 __attribute__((vector_size(16)));
+static inline void transpose_lanes(const v8 r[4], v8 out[4]) {
+    v8 t0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+    v8 t1 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    v8 t2 = __builtin_shufflevector(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+    v8 t3 = __builtin_shufflevector(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    out[0] = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+    out[1] = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    out[2] = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+    out[3] = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+}
+
+/* The first `width` (<= 4) floats of an output row, zeros after them, and their store. */
+static inline v4 load_row(const float *p, int width) {
+    v4 v;
+    if (width == 4) { memcpy(&v, p, sizeof v); return v; }
+    v = (v4){0, 0, 0, 0};
+    for (int i = 0; i < width; i++) v[i] = p[i];
+    return v;
+}
+static inline void store_row(float *p, v4 v, int width) {
+    if (width == 4) { memcpy(p, &v, sizeof v); return; }
+    for (int i = 0; i < width; i++) p[i] = v[i];
+}
+static inline v8 join(v4 low, v4 high) { return __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7); }
+
+/* Rows of the padded layout: 4 * tilesY + 4 rows of 4 * tilesX + 4 pixels of eight lanes. */
+static inline long padded_rows(int tilesY) { return 4L * tilesY + 4; }
+static inline long padded_columns(int tilesX) { return 4L * tilesX + 4; }
+/* The transforms visit the 64 matrices of a point each in turn, 32 bytes at a time: more
+   streams than the hardware prefetchers follow, so the loops ask for the cache line four
+   tiles ahead themselves (`rw` 1 for lines about to be written). */
+#define AHEAD (4 * LANES)
+static inline void prefetch_points(const float *p, long stride, int rw) {
+    for (int xi = 0; xi < POINTS; xi++) {
+        if (rw) __builtin_prefetch(p + xi * stride + AHEAD, 1, 3);
+        else __builtin_prefetch(p + xi * stride + AHEAD, 0, 3);
+    }
+}
+
+static inline long blocks_of(int samples) { return (samples + LANES - 1) / LANES; }
+
+/* Floats from one point's matrix to the next. Each transform writes (or reads) one vector in
+   each of the 64 matrices in turn; were they a multiple of 4 KiB apart (C * ld often is), all
+   64 accesses would fall into the same set of the 8-way L1 cache and evict each other on every
+   tile. One cache line of padding per matrix spreads them over 64 sets; measured, it made the
+   transforms several times faster. */
+long tandem_winograd_matrix_stride(int rows, long ld) { return rows * ld + 16; }
+
+long tandem_winograd_padded_size(int N, int C, int tilesY, int tilesX) {
+    return blocks_of(N) * C * padded_rows(tilesY) * padded_columns(tilesX) * LANES;
+}
+
+void tandem_winograd_pad(const float *x, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *P) {
+    long rows = padded_rows(tilesY), columns = padded_columns(tilesX);
+    memset(P, 0, sizeof(float) * (size_t)tandem_winograd_padded_size(N, C, tilesY, tilesX));
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            const float *source = x + ((long)n * C + c) * H * W;
+            float *plane = P + (((long)(n / LANES) * C + c) * rows) * columns * LANES + n % LANES;
+            for (int i = 0; i < H; i++) {
+                float *row = plane + ((long)(i + padding) * columns + padding) * LANES;
+                for (int j = 0; j < W; j++) row[j * LANES] = source[i * W + j];
+            }
+        }
+}
+
+void tandem_winograd_unpad(const float *P, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *x) {
+    long rows = padded_rows(tilesY), columns = padded_columns(tilesX);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            float *target = x + ((long)n * C + c) * H * W;
+            const float *plane = P + (((long)(n / LANES) * C + c) * rows) * columns * LANES + n % LANES;
+            for (int i = 0; i < H; i++) {
+                const float *row = plane + ((long)(i + padding) * columns + padding) * LANES;
+                for (int j = 0; j < W; j++) target[i * W + j] = row[j * LANES];
+            }
+        }
 }
 
 void tandem_winograd_weights(const float *w, int K, int C, float *U) {
     long plane = (long)K * C;
     for (long kc = 0; kc < plane; kc++) {
-        const float *g = w + kc * 25;
-        float t[6][5], u[6][6];
-        for (int j = 0; j < 5; j++) {
-            float g0 = g[j], g1 = g[5 + j], g2 = g[10 + j], g3 = g[15 + j], g4 = g[20 + j];
-            t[0][j] = g0 / 4;
-            t[1][j] = -(g0 + g1 + g2 + g3 + g4) / 6;
-            t[2][j] = -(g0 - g1 + g2 - g3 + g4) / 6;
-            t[3][j] = (g0 + 2 * g1 + 4 * g2 + 8 * g3 + 16 * g4) / 24;
-            t[4][j] = (g0 - 2 * g1 + 4 * g2 - 8 * g3 + 16 * g4) / 24;
-            t[5][j] = g4;
-        }
-        for (int i = 0; i < 6; i++) {
-            float g0 = t[i][0], g1 = t[i][1], g2 = t[i][2], g3 = t[i][3], g4 = t[i][4];
-            u[i][0] = g0 / 4;
-            u[i][1] = -(g0 + g1 + g2 + g3 + g4) / 6;
-            u[i][2] = -(g0 - g1 + g2 - g3 + g4) / 6;
-            u[i][3] = (g0 + 2 * g1 + 4 * g2 + 8 * g3 + 16 * g4) / 24;
-            u[i][4] = (g0 - 2 * g1 + 4 * g2 - 8 * g3 + 16 * g4) / 24;
-            u[i][5] = g4;
-        }
-        for (int xi = 0; xi < 36; xi++) U[xi * plane + kc] = u[xi / 6][xi % 6];
+        const float *g = w + kc * KERNEL * KERNEL;
+        float t[TILE][KERNEL];
+        for (int i = 0; i < TILE; i++)          /* t = G g */
+            for (int b = 0; b < KERNEL; b++) {
+                float sum = -0.0f;
+                for (int a = 0; a < KERNEL; a++) sum += G[i][a] * g[a * KERNEL + b];
+                t[i][b] = sum;
+            }
+        for (int i = 0; i < TILE; i++)          /* U = t G^T */
+            for (int j = 0; j < TILE; j++) {
+                float sum = -0.0f;
+                for (int b = 0; b < KERNEL; b++) sum += t[i][b] * G[j][b];
+                U[(i * TILE + j) * plane + kc] = sum;
+            }
     }
 }
 
 void tandem_winograd_weight_gradient(const float *dU, int K, int C, float *dw) {
     long plane = (long)K * C;
     for (long kc = 0; kc < plane; kc++) {
-        float u[6][6], t[5][6];
-        for (int xi = 0; xi < 36; xi++) u[xi / 6][xi % 6] = dU[xi * plane + kc];
-        /* t = G^T u (rows), then dw = t G (columns). */
-        for (int j = 0; j < 6; j++) {
-            float u0 = u[0][j], u1 = u[1][j], u2 = u[2][j], u3 = u[3][j], u4 = u[4][j], u5 = u[5][j];
-            t[0][j] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;
-            t[1][j] = (u2 - u1) / 6 + (u3 - u4) / 12;
-            t[2][j] = (u3 + u4 - u1 - u2) / 6;
-            t[3][j] = (u2 - u1) / 6 + (u3 - u4) / 3;
-            t[4][j] = -(u1 + u2) / 6 + 2 * (u3 + u4) / 3 + u5;
-        }
-        float *g = dw + kc * 25;
-        for (int i = 0; i < 5; i++) {
-            float u0 = t[i][0], u1 = t[i][1], u2 = t[i][2], u3 = t[i][3], u4 = t[i][4], u5 = t[i][5];
-            g[i * 5 + 0] = u0 / 4 - (u1 + u2) / 6 + (u3 + u4) / 24;
-            g[i * 5 + 1] = (u2 - u1) / 6 + (u3 - u4) / 12;
-            g[i * 5 + 2] = (u3 + u4 - u1 - u2) / 6;
-            g[i * 5 + 3] = (u2 - u1) / 6 + (u3 - u4) / 3;
-            g[i * 5 + 4] = -(u1 + u2) / 6 + 2 * (u3 + u4) / 3 + u5;
-        }
-    }
-}
-
-
-void tandem_winograd_pad(const float *x, long planes, int H, int W, int padding, int tilesY, int tilesX, float *out) {
-    int half = half_width(tilesX);
-    long plane = tandem_winograd_padded_plane(tilesY, tilesX);
-    for (long p = 0; p < planes; p++) {
-        const float *src = x + p * H * W;
-        float *dst = out + p * plane;
-        memset(dst, 0, sizeof(float) * plane);
-        for (int i = 0; i < H; i++) {
-            float *row = dst + (long)(i + padding) * 2 * half;
-            for (int j = 0; j < W; j++) {
-                int column = j + padding;
-                row[(column & 1) * half + column / 2] = src[i * W + j];
+        float t[KERNEL][TILE];
+        for (int a = 0; a < KERNEL; a++)        /* t = G^T dU */
+            for (int j = 0; j < TILE; j++) {
+                float sum = -0.0f;
+                for (int i = 0; i < TILE; i++) sum += G[i][a] * dU[(i * TILE + j) * plane + kc];
+                t[a][j] = sum;
             }
-        }
-    }
-}
-
-void tandem_winograd_unpad(const float *padded, long planes, int H, int W, int padding, int tilesY, int tilesX, float *x) {
-    int half = half_width(tilesX);
-    long plane = tandem_winograd_padded_plane(tilesY, tilesX);
-    for (long p = 0; p < planes; p++) {
-        const float *src = padded + p * plane;
-        float *dst = x + p * H * W;
-        for (int i = 0; i < H; i++) {
-            const float *row = src + (long)(i + padding) * 2 * half;
-            for (int j = 0; j < W; j++) {
-                int column = j + padding;
-                dst[i * W + j] = row[(column & 1) * half + column / 2];
+        float *g = dw + kc * KERNEL * KERNEL;
+        for (int a = 0; a < KERNEL; a++)        /* dW = t G */
+            for (int b = 0; b < KERNEL; b++) {
+                float sum = -0.0f;
+                for (int j = 0; j < TILE; j++) sum += t[a][j] * G[j][b];
+                g[a * KERNEL + b] = sum;
             }
-        }
     }
 }
 
-void tandem_winograd_input(const float *padded, int N, int C, int tilesY, int tilesX, float *V, long ld) {
-    int half = half_width(tilesX);
-    long plane = tandem_winograd_padded_plane(tilesY, tilesX), xiStride = (long)C * ld;
+void tandem_winograd_input(const float *P, int N, int C, int tilesY, int tilesX, float *V, long ld) {
+    long rows = padded_rows(tilesY), columns = padded_columns(tilesX), blocks = blocks_of(N);
+    long xiStride = tandem_winograd_matrix_stride(C, ld);
     for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++) {
-            const float *source = padded + ((long)n * C + c) * plane;
+        for (long b = 0; b < blocks; b++) {
+            const float *plane = P + ((b * C + c) * rows) * columns * LANES;
             for (int ty = 0; ty < tilesY; ty++)
-                for (int tx0 = 0; tx0 < tilesX; tx0 += LANES) {
-                    v8 r[36], v[36];
-                    for (int i = 0; i < 6; i++) {   /* rows: r = d B (column 2*tx + j from the even/odd half) */
-                        const float *even = source + (long)(2 * ty + i) * 2 * half + tx0, *odd = even + half;
-                        v8 d[6] = {load8(even), load8(odd), load8(even + 1), load8(odd + 1), load8(even + 2), load8(odd + 2)};
-                        input_1d(d, 1, r + i * 6, 1);
-                    }
-                    for (int j = 0; j < 6; j++) input_1d(r + j, 6, v + j, 6);   /* columns: V = B^T r */
-                    float *out = V + c * ld + ((long)n * tilesY + ty) * tilesX + tx0;
-                    for (int xi = 0; xi < 36; xi++) store_tiles(out + xi * xiStride, v[xi]);
+                for (int tx = 0; tx < tilesX; tx++) {
+                    const float *patch = plane + ((long)(OUT * ty) * columns + OUT * tx) * LANES;
+                    v8 d[POINTS], t[POINTS];
+                    for (int i = 0; i < TILE; i++)
+                        for (int j = 0; j < TILE; j++) d[i * TILE + j] = load8(patch + ((long)i * columns + j) * LANES);
+                    for (int j = 0; j < TILE; j++) input_1d(d + j, TILE, t + j, TILE);          /* columns: B^T d */
+                    for (int i = 0; i < TILE; i++) input_1d(t + i * TILE, 1, d + i * TILE, 1);  /* rows: (B^T d) B */
+                    float *out = V + c * ld + ((b * tilesY + ty) * tilesX + tx) * LANES;
+                    prefetch_points(out, xiStride, 1);
+                    for (int xi = 0; xi < POINTS; xi++) store8(out + xi * xiStride, d[xi]);
                 }
         }
 }
 
-void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, int tilesX, float *dpadded, long ld) {
-    int half = half_width(tilesX);
-    long plane = tandem_winograd_padded_plane(tilesY, tilesX), xiStride = (long)C * ld;
+void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, int tilesX, float *dP, long ld) {
+    long rows = padded_rows(tilesY), columns = padded_columns(tilesX), blocks = blocks_of(N);
+    long xiStride = tandem_winograd_matrix_stride(C, ld);
     for (int c = 0; c < C; c++)
-        for (int n = 0; n < N; n++) {
-            float *target = dpadded + ((long)n * C + c) * plane;
+        for (long b = 0; b < blocks; b++) {
+            float *plane = dP + ((b * C + c) * rows) * columns * LANES;
             for (int ty = 0; ty < tilesY; ty++)
-                for (int tx0 = 0; tx0 < tilesX; tx0 += LANES) {
-                    int valid = tilesX - tx0 < LANES ? tilesX - tx0 : LANES;
-                    const float *in = dV + c * ld + ((long)n * tilesY + ty) * tilesX + tx0;
-                    v8 v[36], r[36];
-                    for (int xi = 0; xi < 36; xi++) v[xi] = load_lanes(in + xi * xiStride, valid);
-                    for (int j = 0; j < 6; j++) input_gradient_1d(v + j, 6, r + j, 6);   /* columns: B dV */
-                    for (int i = 0; i < 6; i++) {   /* rows: (B dV) B^T, added onto the overlapping tiles */
-                        v8 d[6];
-                        input_gradient_1d(r + i * 6, 1, d, 1);
-                        float *even = target + (long)(2 * ty + i) * 2 * half + tx0, *odd = even + half;
-                        /* Lanes past the row's last tile are zero: adding them changes nothing. */
-                        store8(even, load8(even) + d[0]);
-                        store8(odd, load8(odd) + d[1]);
-                        store8(even + 1, load8(even + 1) + d[2]);
-                        store8(odd + 1, load8(odd + 1) + d[3]);
-                        store8(even + 2, load8(even + 2) + d[4]);
-                        store8(odd + 2, load8(odd + 2) + d[5]);
-                    }
+                for (int tx = 0; tx < tilesX; tx++) {
+                    const float *in = dV + c * ld + ((b * tilesY + ty) * tilesX + tx) * LANES;
+                    prefetch_points(in, xiStride, 0);
+                    v8 v[POINTS], t[POINTS];
+                    for (int xi = 0; xi < POINTS; xi++) v[xi] = load8(in + xi * xiStride);
+                    for (int j = 0; j < TILE; j++) input_gradient_1d(v + j, TILE, t + j, TILE);          /* columns */
+                    for (int i = 0; i < TILE; i++) input_gradient_1d(t + i * TILE, 1, v + i * TILE, 1);  /* rows */
+                    float *patch = plane + ((long)(OUT * ty) * columns + OUT * tx) * LANES;
+                    for (int i = 0; i < TILE; i++)          /* neighbouring patches overlap: add */
+                        for (int j = 0; j < TILE; j++) {
+                            float *p = patch + ((long)i * columns + j) * LANES;
+                            store8(p, load8(p) + v[i * TILE + j]);
+                        }
                 }
         }
 }
 
 void tandem_winograd_output(const float *M, int N, int K, int tilesY, int tilesX, int Ho, int Wo,
                             const float *bias, int relu, float *y, long ld) {
-    long xiStride = (long)K * ld, plane = (long)Ho * Wo;
-    for (int k = 0; k < K; k++) {
-        v8 b = splat(bias[k]);
-        for (int n = 0; n < N; n++)
+    long blocks = blocks_of(N), xiStride = tandem_winograd_matrix_stride(K, ld), plane = (long)Ho * Wo;
+    for (int k = 0; k < K; k++)
+        for (long b = 0; b < blocks; b++) {
+            int lanes = N - b * LANES < LANES ? (int)(N - b * LANES) : LANES;
             for (int ty = 0; ty < tilesY; ty++)
-                for (int tx0 = 0; tx0 < tilesX; tx0 += LANES) {
-                    const float *in = M + k * ld + ((long)n * tilesY + ty) * tilesX + tx0;
-                    v8 m[36], t[12], out[4];
-                    for (int xi = 0; xi < 36; xi++) m[xi] = load8(in + xi * xiStride);   /* extra lanes: not stored */
-                    for (int j = 0; j < 6; j++) output_1d(m + j, 6, t + j, 6);      /* columns: 2 x 6 */
-                    for (int a = 0; a < 2; a++) output_1d(t + a * 6, 1, out + a * 2, 1);
-                    int columns = Wo - 2 * tx0 < 2 * LANES ? Wo - 2 * tx0 : 2 * LANES;
-                    for (int a = 0; a < 2 && 2 * ty + a < Ho; a++) {
-                        v8 even = out[a * 2] + b, odd = out[a * 2 + 1] + b;
-                        if (relu) { even = keep_where_positive(even, even); odd = keep_where_positive(odd, odd); }
-                        /* Output columns 2*tx and 2*tx + 1 interleave the two vectors. */
-                        v8 low = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
-                        v8 high = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
-                        float *row = y + (n * K + k) * plane + (long)(2 * ty + a) * Wo + 2 * tx0;
-                        store_first(row, low, columns);
-                        store_first(row + LANES, high, columns - LANES);
+                for (int tx = 0; tx < tilesX; tx++) {
+                    const float *in = M + k * ld + ((b * tilesY + ty) * tilesX + tx) * LANES;
+                    prefetch_points(in, xiStride, 0);
+                    v8 m[POINTS], t[OUT * TILE], out[OUT * OUT];
+                    for (int xi = 0; xi < POINTS; xi++) m[xi] = load8(in + xi * xiStride);
+                    for (int j = 0; j < TILE; j++) output_1d(m + j, TILE, t + j, TILE);        /* columns: A^T m */
+                    for (int a = 0; a < OUT; a++) output_1d(t + a * TILE, 1, out + a * OUT, 1);  /* rows: (A^T m) A */
+                    v8 bk = splat(bias[k]);
+                    for (int q = 0; q < OUT * OUT; q++) {
+                        out[q] += bk;
+                        if (relu) out[q] = keep_where_positive(out[q], out[q]);
+                    }
+                    int oy = OUT * ty, ox = OUT * tx;
+                    int height = Ho - oy < OUT ? Ho - oy : OUT, width = Wo - ox < OUT ? Wo - ox : OUT;
+                    for (int a = 0; a < height; a++) {
+                        v8 rows[4];
+                        transpose_lanes(out + a * OUT, rows);   /* rows[l] = [lane l | lane l + 4] */
+                        for (int l = 0; l < lanes; l++) {
+                            v8 r = rows[l % 4];
+                            v4 row = l < 4 ? __builtin_shufflevector(r, r, 0, 1, 2, 3) : __builtin_shufflevector(r, r, 4, 5, 6, 7);
+                            store_row(y + ((b * LANES + l) * K + k) * plane + (long)(oy + a) * Wo + ox, row, width);
+                        }
                     }
                 }
-    }
+        }
 }
 
 void tandem_winograd_output_gradient(const float *dy, const float *y, int N, int K, int tilesY, int tilesX,
-                                     int Ho, int Wo, float *Mhat, long ld, float *biasGradient, int accumulate) {
-    long xiStride = (long)K * ld, plane = (long)Ho * Wo;
+                                     int Ho, int Wo, float *Mhat, float *biasGradient, int accumulate, long ld) {
+    long blocks = blocks_of(N), xiStride = tandem_winograd_matrix_stride(K, ld), plane = (long)Ho * Wo;
     for (int k = 0; k < K; k++) {
         v8 biasSum = splat(0);
-        for (int n = 0; n < N; n++)
+        for (long b = 0; b < blocks; b++) {
+            int lanes = N - b * LANES < LANES ? (int)(N - b * LANES) : LANES;
             for (int ty = 0; ty < tilesY; ty++)
-                for (int tx0 = 0; tx0 < tilesX; tx0 += LANES) {
-                    int columns = Wo - 2 * tx0 < 2 * LANES ? Wo - 2 * tx0 : 2 * LANES;
-                    v8 e[4] = {splat(0), splat(0), splat(0), splat(0)}, t[12], m[36];
-                    for (int a = 0; a < 2 && 2 * ty + a < Ho; a++) {
-                        long offset = (n * K + k) * plane + (long)(2 * ty + a) * Wo + 2 * tx0;
-                        v8 low = load_lanes(dy + offset, columns), high = load_lanes(dy + offset + LANES, columns - LANES);
-                        if (y) {   /* the fused ReLU's mask */
-                            low = keep_where_positive(low, load_lanes(y + offset, columns));
-                            high = keep_where_positive(high, load_lanes(y + offset + LANES, columns - LANES));
+                for (int tx = 0; tx < tilesX; tx++) {
+                    int oy = OUT * ty, ox = OUT * tx;
+                    int height = Ho - oy < OUT ? Ho - oy : OUT, width = Wo - ox < OUT ? Wo - ox : OUT;
+                    v8 e[OUT * OUT], t[TILE * OUT], m[POINTS];
+                    for (int a = 0; a < OUT; a++) {
+                        v4 rows[LANES], masks[LANES];
+                        for (int l = 0; l < LANES; l++) {
+                            if (a >= height || l >= lanes) { rows[l] = masks[l] = (v4){0, 0, 0, 0}; continue; }
+                            long at = ((b * LANES + l) * K + k) * plane + (long)(oy + a) * Wo + ox;
+                            rows[l] = load_row(dy + at, width);
+                            masks[l] = y ? load_row(y + at, width) : (v4){1, 1, 1, 1};
                         }
-                        e[a * 2] = __builtin_shufflevector(low, high, 0, 2, 4, 6, 8, 10, 12, 14);
-                        e[a * 2 + 1] = __builtin_shufflevector(low, high, 1, 3, 5, 7, 9, 11, 13, 15);
+                        v8 joined[4], masked[4];
+                        for (int l = 0; l < 4; l++) {
+                            /* the fused ReLU's mask: no gradient where its output was zero */
+                            masked[l] = keep_where_positive(join(rows[l], rows[l + 4]), join(masks[l], masks[l + 4]));
+                        }
+                        transpose_lanes(masked, joined);
+                        for (int bb = 0; bb < OUT; bb++) e[a * OUT + bb] = joined[bb];
                     }
-                    biasSum += e[0] + e[1] + e[2] + e[3];
-                    for (int bb = 0; bb < 2; bb++) output_gradient_1d(e[bb], e[2 + bb], t + bb, 2);   /* columns: 6 x 2 */
-                    for (int i = 0; i < 6; i++) output_gradient_1d(t[i * 2], t[i * 2 + 1], m + i * 6, 1);
-                    float *out = Mhat + k * ld + ((long)n * tilesY + ty) * tilesX + tx0;
-                    for (int xi = 0; xi < 36; xi++) store_tiles(out + xi * xiStride, m[xi]);
+                    for (int q = 0; q < OUT * OUT; q++) biasSum += e[q];
+                    for (int bb = 0; bb < OUT; bb++) output_gradient_1d(e + bb, OUT, t + bb, OUT);      /* columns: A e */
+                    for (int i = 0; i < TILE; i++) output_gradient_1d(t + i * OUT, 1, m + i * TILE, 1); /* rows: (A e) A^T */
+                    float *out = Mhat + k * ld + ((b * tilesY + ty) * tilesX + tx) * LANES;
+                    prefetch_points(out, xiStride, 1);
+                    for (int xi = 0; xi < POINTS; xi++) store8(out + xi * xiStride, m[xi]);
                 }
+        }
         float total = 0;
         for (int l = 0; l < LANES; l++) total += biasSum[l];
         biasGradient[k] = accumulate ? biasGradient[k] + total : total;

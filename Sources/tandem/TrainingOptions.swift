@@ -17,6 +17,8 @@ struct TrainingOptions: ParsableArguments {
     var model = "mlp:784-256-128-10"
     @Option(help: "Activation between the layers of an mlp: spec (relu, leakyrelu, sigmoid, tanh, gelu).")
     var activation = "relu"
+    @Option(help: "How convolutions are computed: auto (Winograd F(4×4, 5×5) for stride-1 5×5 convolutions over 8 or more channels, im2col for the rest), im2col (for results that agree across world sizes to float rounding) or winograd (wherever the kernel is 5×5 at stride 1).")
+    var convolution = "auto"
     @Option(help: "Loss: cross-entropy or mse.") var loss = "cross-entropy"
     @Option(help: "Samples per step, summed over all ranks.") var globalBatch = 128
     @Option(help: "sgd, adam or adamw.") var optimizer = "adamw"
@@ -45,7 +47,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
     func apply(to config: inout TrainingConfig) {
-        config.model = model; config.activation = activation; config.loss = loss
+        config.model = model; config.activation = activation; config.loss = loss; config.convolution = convolution
         config.globalBatch = globalBatch
         config.optimizer.kind = optimizer; config.optimizer.momentum = momentum
         config.optimizer.nesterov = nesterov; config.optimizer.weightDecay = weightDecay

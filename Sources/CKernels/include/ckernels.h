@@ -16,20 +16,23 @@ void tandem_adam_update(float *theta, const float *grad, float *m, float *v, siz
    its part of the global norm in the same pass. `dest` may be one of the sources. */
 double tandem_sum_slices(float *dest, const float *const *sources, int source_count, size_t count);
 
-/* Winograd F(2x2, 5x5) for a stride-1 5x5 convolution (see winograd.c for the algebra and
-   Layers/WinogradConvolution.swift for the shapes). U and dU are [36][K][C]; V, M and Mhat are
-   [36][C or K][ld] with one column per 2x2 output tile; `padded` holds [N*C] planes of
-   tandem_winograd_padded_plane floats: the zero-padded input with even and odd columns split. */
-long tandem_winograd_padded_plane(int tilesY, int tilesX);
-void tandem_winograd_pad(const float *x, long planes, int H, int W, int padding, int tilesY, int tilesX, float *padded);
-void tandem_winograd_unpad(const float *padded, long planes, int H, int W, int padding, int tilesY, int tilesX, float *x);
+/* Winograd F(4x4, 5x5) for a stride-1 5x5 convolution (see winograd.c for the algebra and the
+   layouts, Layers/WinogradConvolution.swift for the shapes). U and dU are [64][K][C]; V, M and
+   Mhat are 64 matrices [C or K][ld], tandem_winograd_matrix_stride apart, with one column per (4x4 output tile, sample), ld = the number of
+   such columns, samples rounded up to a multiple of 8; `padded` holds the zero-padded input
+   with eight samples interleaved, tandem_winograd_padded_size floats. */
+long tandem_winograd_padded_size(int N, int C, int tilesY, int tilesX);
+/* Floats from the start of one point's [rows][ld] matrix to the next (rows * ld plus padding). */
+long tandem_winograd_matrix_stride(int rows, long ld);
+void tandem_winograd_pad(const float *x, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *padded);
+void tandem_winograd_unpad(const float *padded, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *x);
 void tandem_winograd_weights(const float *w, int K, int C, float *U);
 void tandem_winograd_weight_gradient(const float *dU, int K, int C, float *dw);
 void tandem_winograd_input(const float *padded, int N, int C, int tilesY, int tilesX, float *V, long ld);
 void tandem_winograd_output(const float *M, int N, int K, int tilesY, int tilesX, int Ho, int Wo,
                             const float *bias, int relu, float *y, long ld);
 void tandem_winograd_output_gradient(const float *dy, const float *y, int N, int K, int tilesY, int tilesX,
-                                     int Ho, int Wo, float *Mhat, long ld, float *biasGradient, int accumulate);
+                                     int Ho, int Wo, float *Mhat, float *biasGradient, int accumulate, long ld);
 void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, int tilesX, float *dpadded, long ld);
 
 #endif

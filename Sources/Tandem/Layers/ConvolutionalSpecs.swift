@@ -14,7 +14,10 @@
 enum ConvolutionalSpecs {
     /// `index` is the layer's position in the model: each dropout layer draws its masks from
     /// its own random stream, so two dropout layers of one size never share a mask.
-    static func layer(_ name: String, _ argument: String?, inputShape shape: [Int], index: Int) throws -> Layer? {
+    /// `convolution` forces a convolution method: `.winograd` wherever the kernel allows it
+    /// (5×5 at stride 1), `.im2col` everywhere; nil lets each layer choose.
+    static func layer(_ name: String, _ argument: String?, inputShape shape: [Int], index: Int,
+                      convolution: Conv2D.Algorithm? = nil) throws -> Layer? {
         switch name {
         case "conv", "conv2d":
             let form = "conv:OUTxK with optional sS (stride) and pP (padding), e.g. conv:32x5p2 or conv:16x3s2p1"
@@ -24,8 +27,10 @@ enum ConvolutionalSpecs {
                 throw unreadable(name, argument, form)
             }
             let channels = try inputChannels(name, argument, shape)
+            let stride = options["s"] ?? 1
+            let algorithm = convolution == .winograd && !(kernel == 5 && stride == 1) ? nil : convolution
             return Conv2D(inChannels: channels, outChannels: outputs, kernel: kernel,
-                          stride: options["s"] ?? 1, padding: options["p"] ?? 0)
+                          stride: stride, padding: options["p"] ?? 0, algorithm: algorithm)
         case "maxpool", "avgpool":
             let form = "\(name):K with optional sS (stride, default K), e.g. \(name):2 or \(name):3s2"
             let (head, options) = try parse(name, argument, options: ["s"], form: form)

@@ -5,9 +5,11 @@
 public struct ModelSpec: Equatable, CustomStringConvertible {
     public let text: String
     public let activation: ActivationFunction
+    /// How convolutions are computed: nil picks per layer (Winograd where it pays, see `Conv2D`).
+    public let convolution: Conv2D.Algorithm?
 
-    public init(_ text: String, activation: ActivationFunction = .relu) {
-        self.text = text; self.activation = activation
+    public init(_ text: String, activation: ActivationFunction = .relu, convolution: Conv2D.Algorithm? = nil) {
+        self.text = text; self.activation = activation; self.convolution = convolution
     }
 
     public var description: String { text }
@@ -28,9 +30,8 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         "mlp": "mlp:784-256-128-10",
         // The classic TensorFlow tutorial network for 28×28 images (about 3.3 M parameters).
         "cnn": "conv:32x5p2,relu,maxpool:2,conv:64x5p2,relu,maxpool:2,flatten,linear:1024,relu,linear:10",
-        // A small one for fast tests and smoke runs; its 5×5 second convolution runs Winograd's
-        // method (as the cnn's does), so the equivalence tests cover both convolution methods.
-        "cnn-small": "conv:8x3p1,relu,maxpool:2,conv:16x5p2,relu,maxpool:2,flatten,dropout:0.25,linear:10",
+        // A small one for fast tests and smoke runs.
+        "cnn-small": "conv:8x3p1,relu,maxpool:2,conv:16x3p1,relu,maxpool:2,flatten,dropout:0.25,linear:10",
     ]
 
     private func mlpLayers(_ widthsText: String, inputShape: [Int]) throws -> [Layer] {
@@ -64,7 +65,8 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
                 layer = Linear(shape.reduce(1, *), width, weightInit: activation.preferredInit)
             } else if name == "softmax" {
                 layer = Softmax()
-            } else if let built = try ModelSpec.extraLayer(name, argument, shape, index: layers.count) {
+            } else if let built = try ConvolutionalSpecs.layer(name, argument, inputShape: shape, index: layers.count,
+                                                              convolution: convolution) {
                 layer = built
             } else {
                 throw ModelSpecError("model spec '\(text)': cannot read layer '\(item)'")
@@ -74,12 +76,6 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         }
         guard !layers.isEmpty else { throw ModelSpecError("model spec '\(text)' has no layers") }
         return layers
-    }
-
-    /// Hook for layer kinds defined elsewhere (convolutions, pooling, dropout); `index` is the
-    /// layer's position in the model.
-    static func extraLayer(_ name: String, _ argument: String?, _ shape: [Int], index: Int) throws -> Layer? {
-        try ConvolutionalSpecs.layer(name, argument, inputShape: shape, index: index)
     }
 }
 

@@ -1,28 +1,32 @@
 import CKernels
 
-/// A stride-1 5×5 convolution computed with Winograd's minimal filtering F(2×2, 5×5):
-/// 9 multiplies per output pixel and channel pair instead of im2col's 25.
+/// A stride-1 5×5 convolution computed with Winograd's minimal filtering F(4×4, 5×5):
+/// 4 multiplies per output pixel and channel pair instead of im2col's 25.
 ///
-/// Every 2×2 block of the output ("tile") depends on the 6×6 input patch under it. The input
-/// patches and the weights are each carried into a 36-point transform domain (`V`, `U`), where
-/// the convolution summed over input channels becomes 36 independent matrix products
+/// Every 4×4 block of the output ("tile") depends on the 8×8 input patch under it. The input
+/// patches and the weights are each carried into a 64-point transform domain (`V`, `U`), where
+/// the convolution summed over input channels becomes 64 independent matrix products
 ///
-///     M[ξ] (out × tiles) = U[ξ] (out × in) · V[ξ] (in × tiles),      ξ = 0 ..< 36,
+///     M[ξ] (out × tiles) = U[ξ] (out × in) · V[ξ] (in × tiles),      ξ = 0 ..< 64,
 ///
-/// and each tile of M is carried back to its 2×2 output block. Backward is the transpose of
+/// and each tile of M is carried back to its 4×4 output block. Backward is the transpose of
 /// the same bilinear map, so it reuses V and U: with M̂ the output gradient in the transform
 /// domain, dU[ξ] = M̂[ξ] · V[ξ]ᵀ and dV[ξ] = U[ξ]ᵀ · M̂[ξ], then dW and dX come back out
-/// (the algebra and the transform matrices are in `Sources/CKernels/winograd.c`).
+/// (the algebra, the matrices and the memory layouts are in `Sources/CKernels/winograd.c`).
 ///
 /// Why: in the `cnn` preset the second convolution (32 → 64 channels, 5×5, 14×14) holds about
 /// three quarters of the network's multiply-adds, and OpenBLAS already runs its im2col
 /// products near this machine's peak; fewer multiplies was the way left to a faster step.
-/// The price is rounding: the transforms scale values by up to ~100 and back, so results
-/// agree with im2col to about 1e-5 relative rather than 1e-7 (ConvolutionTests compare the two).
+/// F(4×4, 5×5) rather than the smaller F(2×2, 5×5) (9 multiplies per pixel): the larger tile
+/// also moves fewer transformed values per output pixel (4 instead of 9), and on this machine
+/// the transforms' memory traffic, not the multiplies, is what limits the layer.
+/// The price is rounding: the transforms scale values up and back down, so results agree with
+/// the definition to a few 1e-6 of the largest value rather than 1e-7 (ConvolutionTests).
 ///
-/// Samples are processed in slices whose transform-domain products fit `workspaceLimit`
-/// floats, as im2col's columns are (see `Conv2D`); the weight gradient is accumulated over
-/// slices in the transform domain and carried back once.
+/// Samples are processed in slices (multiples of eight: the transforms hold eight samples per
+/// vector) whose transform-domain products fit `workspaceLimit` floats, as im2col's columns
+/// are (see `Conv2D`); the weight gradient is accumulated over slices in the transform domain
+/// and carried back once.
 final class WinogradConvolution {
     /// The kernels this class implements: 5×5, stride 1, any padding. Narrow inputs (the first
     /// layer of an image net has one channel) stay on im2col, where the product over
@@ -34,15 +38,18 @@ final class WinogradConvolution {
     private let inChannels: Int
     private let outChannels: Int
     private let workspaceLimit: Int
-    /// U = G g Gᵀ, [36, out, in]: once per forward, reused by backward.
+    /// Points of the transform domain: the 8×8 input patch of a tile.
+    private static let points = 64
+    /// U = G g Gᵀ, [64, out, in]: once per forward, reused by backward.
     private let transformedWeights = FloatBuffer()
-    /// dU accumulated over slices, [36, out, in].
+    /// dU accumulated over slices, [64, out, in].
     private let transformedWeightGradient = FloatBuffer()
-    /// V, [36, in, ld], the transformed input patches; dV in backward, after V's last use.
+    /// V, [64, in, ld], the transformed input patches; dV in backward, after V's last use.
     private let transformedInput = FloatBuffer()
-    /// M in forward, M̂ in backward, [36, out, ld].
+    /// M in forward, M̂ in backward, [64, out, ld].
     private let products = FloatBuffer()
-    /// The input (forward) and the input gradient (backward) with the padding and tile overhang written out.
+    /// The input (forward) and the input gradient (backward) with the padding and tile overhang
+    /// written out, eight samples interleaved.
     private let padded = FloatBuffer()
     /// True while `transformedInput` holds V of the whole last input (one slice).
     private var transformedInputHoldsBatch = false
@@ -54,29 +61,36 @@ final class WinogradConvolution {
     /// Where the tiles fall for one sample.
     private struct Tiling {
         let g: WindowGeometry
-        /// Tiles down and across (the last ones overhang an odd output by a row or column).
-        var tilesY: Int { (g.outputHeight + 1) / 2 }
-        var tilesX: Int { (g.outputWidth + 1) / 2 }
+        /// Tiles down and across (the last ones overhang an output not divisible by four).
+        var tilesY: Int { (g.outputHeight + 3) / 4 }
+        var tilesX: Int { (g.outputWidth + 3) / 4 }
         var perSample: Int { tilesY * tilesX }
-        /// Floats per padded plane: every tile's 6×6 patch, even and odd columns apart (see winograd.c).
-        var paddedPlane: Int { tandem_winograd_padded_plane(Int32(tilesY), Int32(tilesX)) }
-        /// Row length of the [.. × tiles] matrices for `samples` samples: whole 32-byte vectors,
-        /// plus eight floats of slack that the transforms' last vector of a row may write into.
-        func leadingDimension(samples: Int) -> Int { (samples * perSample + 7) / 8 * 8 + 8 }
+        /// Columns of the [.. × tiles] matrices for `samples` samples: one per tile and sample,
+        /// samples rounded up to whole vectors of eight.
+        func leadingDimension(samples: Int) -> Int { (samples + 7) / 8 * 8 * perSample }
+        /// Floats from one point's matrix to the next (see winograd.c: padding against cache conflicts).
+        func matrixStride(rows: Int, samples: Int) -> Int {
+            tandem_winograd_matrix_stride(Int32(rows), leadingDimension(samples: samples))
+        }
+        func paddedSize(samples: Int) -> Int {
+            tandem_winograd_padded_size(Int32(samples), Int32(g.channels), Int32(tilesY), Int32(tilesX))
+        }
     }
 
+    /// Samples per slice: a multiple of eight whose products fit the workspace limit.
     private func slice(_ tiling: Tiling, batch: Int) -> Int {
-        let perSample = 36 * max(inChannels, outChannels) * tiling.perSample
-        return max(1, min(batch, workspaceLimit / perSample))
+        let perSample = Self.points * max(inChannels, outChannels) * tiling.perSample
+        let fitting = max(8, workspaceLimit / perSample / 8 * 8)
+        return min(batch, fitting)
     }
 
     private func reserve(_ tiling: Tiling, samples: Int) {
-        let ld = tiling.leadingDimension(samples: samples)
-        transformedWeights.reserve(36 * outChannels * inChannels)
-        transformedWeightGradient.reserve(36 * outChannels * inChannels)
-        transformedInput.reserve(36 * inChannels * ld)
-        products.reserve(36 * outChannels * ld)
-        padded.reserve(samples * inChannels * tiling.paddedPlane)
+        let weights = outChannels * inChannels
+        transformedWeights.reserve(Self.points * weights)
+        transformedWeightGradient.reserve(Self.points * weights)
+        transformedInput.reserve(Self.points * tiling.matrixStride(rows: inChannels, samples: samples))
+        products.reserve(Self.points * tiling.matrixStride(rows: outChannels, samples: samples))
+        padded.reserve(tiling.paddedSize(samples: samples))
     }
 
     /// y = conv(x, W) + b (then max(·, 0) when `relu`), NCHW.
@@ -88,12 +102,14 @@ final class WinogradConvolution {
         tandem_winograd_weights(weight, Int32(outChannels), Int32(inChannels), transformedWeights.pointer)
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), ld = tiling.leadingDimension(samples: count)
+            let inputStride = tiling.matrixStride(rows: inChannels, samples: count)
+            let productStride = tiling.matrixStride(rows: outChannels, samples: count)
             transformInput(input, first: first, count: count, tiling)
-            for xi in 0..<36 {
-                Kernels.gemm(.no, .no, m: outChannels, n: count * tiling.perSample, k: inChannels,
+            for xi in 0..<Self.points {   // M[ξ] = U[ξ] · V[ξ]
+                Kernels.gemm(.no, .no, m: outChannels, n: ld, k: inChannels,
                              a: transformedWeights.pointer + xi * outChannels * inChannels, lda: inChannels,
-                             b: transformedInput.pointer + xi * inChannels * ld, ldb: ld,
-                             beta: 0, c: products.pointer + xi * outChannels * ld, ldc: ld)
+                             b: transformedInput.pointer + xi * inputStride, ldb: ld,
+                             beta: 0, c: products.pointer + xi * productStride, ldc: ld)
             }
             tandem_winograd_output(products.pointer, Int32(count), Int32(outChannels), Int32(tiling.tilesY),
                                    Int32(tiling.tilesX), Int32(g.outputHeight), Int32(g.outputWidth), bias,
@@ -111,33 +127,35 @@ final class WinogradConvolution {
         let weights = outChannels * inChannels
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), ld = tiling.leadingDimension(samples: count)
-            let tiles = count * tiling.perSample, accumulate = first > 0
+            let inputStride = tiling.matrixStride(rows: inChannels, samples: count)
+            let productStride = tiling.matrixStride(rows: outChannels, samples: count)
+            let accumulate = first > 0
             let outputOffset = first * outChannels * g.outputPlane
             if !transformedInputHoldsBatch { transformInput(input, first: first, count: count, tiling) }
             tandem_winograd_output_gradient(gradOutput.pointer + outputOffset, reluOutput.map { $0 + outputOffset },
                                             Int32(count), Int32(outChannels), Int32(tiling.tilesY), Int32(tiling.tilesX),
-                                            Int32(g.outputHeight), Int32(g.outputWidth), products.pointer, ld,
-                                            bias.gradient, accumulate ? 1 : 0)
-            for xi in 0..<36 {   // dU[ξ] (+)= M̂[ξ] · V[ξ]ᵀ
-                Kernels.gemm(.no, .yes, m: outChannels, n: inChannels, k: tiles,
-                             a: products.pointer + xi * outChannels * ld, lda: ld,
-                             b: transformedInput.pointer + xi * inChannels * ld, ldb: ld,
+                                            Int32(g.outputHeight), Int32(g.outputWidth), products.pointer,
+                                            bias.gradient, accumulate ? 1 : 0, ld)
+            for xi in 0..<Self.points {   // dU[ξ] (+)= M̂[ξ] · V[ξ]ᵀ
+                Kernels.gemm(.no, .yes, m: outChannels, n: inChannels, k: ld,
+                             a: products.pointer + xi * productStride, lda: ld,
+                             b: transformedInput.pointer + xi * inputStride, ldb: ld,
                              beta: accumulate ? 1 : 0, c: transformedWeightGradient.pointer + xi * weights, ldc: inChannels)
             }
             guard let dx else { continue }
-            for xi in 0..<36 {   // dV[ξ] = U[ξ]ᵀ · M̂[ξ], over V (used for the last time above)
-                Kernels.gemm(.yes, .no, m: inChannels, n: tiles, k: outChannels,
+            for xi in 0..<Self.points {   // dV[ξ] = U[ξ]ᵀ · M̂[ξ], over V (used for the last time above)
+                Kernels.gemm(.yes, .no, m: inChannels, n: ld, k: outChannels,
                              a: transformedWeights.pointer + xi * weights, lda: inChannels,
-                             b: products.pointer + xi * outChannels * ld, ldb: ld,
-                             beta: 0, c: transformedInput.pointer + xi * inChannels * ld, ldc: ld)
+                             b: products.pointer + xi * productStride, ldb: ld,
+                             beta: 0, c: transformedInput.pointer + xi * inputStride, ldc: ld)
             }
             transformedInputHoldsBatch = false
-            let planes = count * inChannels
-            padded.fill(0, count: planes * tiling.paddedPlane)
+            padded.fill(0, count: tiling.paddedSize(samples: count))
             tandem_winograd_input_gradient(transformedInput.pointer, Int32(count), Int32(inChannels),
                                            Int32(tiling.tilesY), Int32(tiling.tilesX), padded.pointer, ld)
-            tandem_winograd_unpad(padded.pointer, planes, Int32(g.height), Int32(g.width), Int32(g.padding),
-                                  Int32(tiling.tilesY), Int32(tiling.tilesX), dx + first * inChannels * g.inputPlane)
+            tandem_winograd_unpad(padded.pointer, Int32(count), Int32(inChannels), Int32(g.height), Int32(g.width),
+                                  Int32(g.padding), Int32(tiling.tilesY), Int32(tiling.tilesX),
+                                  dx + first * inChannels * g.inputPlane)
         }
         tandem_winograd_weight_gradient(transformedWeightGradient.pointer, Int32(outChannels), Int32(inChannels),
                                         weight.gradient)
@@ -145,9 +163,10 @@ final class WinogradConvolution {
 
     /// V of samples first..<first+count, through the padded copy.
     private func transformInput(_ input: Tensor, first: Int, count: Int, _ tiling: Tiling) {
-        let g = tiling.g, planes = count * inChannels
-        tandem_winograd_pad(input.pointer + first * inChannels * g.inputPlane, planes, Int32(g.height), Int32(g.width),
-                            Int32(g.padding), Int32(tiling.tilesY), Int32(tiling.tilesX), padded.pointer)
+        let g = tiling.g
+        tandem_winograd_pad(input.pointer + first * inChannels * g.inputPlane, Int32(count), Int32(inChannels),
+                            Int32(g.height), Int32(g.width), Int32(g.padding), Int32(tiling.tilesY), Int32(tiling.tilesX),
+                            padded.pointer)
         tandem_winograd_input(padded.pointer, Int32(count), Int32(inChannels), Int32(tiling.tilesY), Int32(tiling.tilesX),
                               transformedInput.pointer, tiling.leadingDimension(samples: count))
     }

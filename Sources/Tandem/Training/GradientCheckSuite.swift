@@ -31,8 +31,8 @@ public enum GradientCheckSuite {
             ("Conv2D + ReLU (fused)", [2, 6, 6],
              { [Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1), Activation(.relu),
                 Flatten(), Linear(27, 4)] }),
-            // Stride-1 5×5 convolutions over eight or more channels run Winograd's F(2×2, 5×5);
-            // an odd output size (7×5) makes the last tiles overhang. (Its fused ReLU is checked
+            // Stride-1 5×5 convolutions over eight or more channels run Winograd's F(4×4, 5×5);
+            // an output of 7×5 makes the last tiles overhang. (Its fused ReLU is checked
             // exactly in ConvolutionTests: with 200 inputs per output, a step of h crosses ReLU
             // kinks often enough to fail this check for im2col and Winograd alike.)
             ("Conv2D Winograd (5×5, padding 2)", [8, 6, 6],

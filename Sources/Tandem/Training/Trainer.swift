@@ -55,7 +55,8 @@ public final class Trainer {
                           communicator: communicator)
 
         let activation = ActivationFunction.named(config.activation)!
-        model = try ModelSpec(config.model, activation: activation).build(inputShape: train.sampleShape)
+        model = try ModelSpec(config.model, activation: activation, convolution: config.convolutionAlgorithm)
+            .build(inputShape: train.sampleShape)
         guard model.outputShape.reduce(1, *) == train.classCount else {
             throw ModelSpecError("model '\(config.model)' outputs \(model.outputShape.reduce(1, *)) values but the data has \(train.classCount) classes")
         }

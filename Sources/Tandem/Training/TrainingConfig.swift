@@ -3,6 +3,8 @@
 public struct TrainingConfig: Equatable {
     public var model = "mlp:784-256-128-10"
     public var activation = "relu"
+    /// auto, im2col or winograd (see `Conv2D.Algorithm`); numerics only, not in the fingerprint.
+    public var convolution = "auto"
     public var loss = "cross-entropy"
     public var epochs = 10
     public var maxSteps: Int? = nil
@@ -79,6 +81,9 @@ public struct TrainingConfig: Equatable {
         if ActivationFunction.named(activation) == nil {
             try fail("unknown --activation '\(activation)' (expected relu, leakyrelu, sigmoid, tanh or gelu)")
         }
+        if !["auto", "im2col", "winograd"].contains(convolution) {
+            try fail("unknown --convolution '\(convolution)' (expected auto, im2col or winograd)")
+        }
         if makeLoss(named: loss) == nil { try fail("unknown --loss '\(loss)' (expected cross-entropy or mse)") }
         if !["sgd", "adam", "adamw"].contains(optimizer.kind) {
             try fail("unknown --optimizer '\(optimizer.kind)' (expected sgd, adam or adamw)")
@@ -99,6 +104,9 @@ public struct TrainingConfig: Equatable {
         if resume == "auto" && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
+
+    /// The forced convolution method, nil for automatic.
+    public var convolutionAlgorithm: Conv2D.Algorithm? { Conv2D.Algorithm(rawValue: convolution) }
 
     /// The fields that change the mathematics of the run, as text. Ranks compare a hash of it
     /// at start-up; checkpoints record it.

@@ -147,6 +147,11 @@ final class MalformedDataTests: XCTestCase {
         assertCleanFailure(try train(["--data-dir", dir, "--optimizer", "rmsprop"]), mentions: ["rmsprop", "optimizer"])
     }
 
+    func testUnknownConvolutionMethod() throws {
+        let dir = try dataDirectory()
+        assertCleanFailure(try train(["--data-dir", dir, "--convolution", "fft"]), mentions: ["fft", "--convolution"])
+    }
+
     func testGlobalBatchLargerThanTrainingSet() throws {
         let dir = try dataDirectory()
         assertCleanFailure(try train(["--data-dir", dir, "--global-batch", "129"]), mentions: ["128", "129"])
