@@ -36,7 +36,7 @@ public final class Conv2D: Layer {
     public let kernel: Int
     public let stride: Int
     public let padding: Int
-    /// Most floats the column workspace may hold (default 2²⁰ = 4 MiB); see the type's notes.
+    /// Most floats the im2col column workspace may hold (default 2²⁰ = 4 MiB); see the type's notes.
     public let workspaceLimit: Int
     public let algorithm: Algorithm
     private let winograd: WinogradConvolution?
@@ -72,7 +72,7 @@ public final class Conv2D: Layer {
         precondition(self.algorithm == .im2col || (kernel == 5 && stride == 1),
                      "Conv2D's Winograd method handles 5×5 kernels at stride 1 only")
         winograd = self.algorithm == .winograd
-            ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, workspaceLimit: self.workspaceLimit)
+            ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels)
             : nil
     }
 

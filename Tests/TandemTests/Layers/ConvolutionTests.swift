@@ -177,19 +177,19 @@ final class ConvolutionTests: XCTestCase {
         // Every padding a 5×5 kernel allows, output sizes that are and are not multiples of four
         // (the others make the last tiles overhang), 19 samples (two full blocks of eight vector
         // lanes and a partial one), the automatic choice (9 channels) and a forced one (3
-        // channels), whole and sliced workspaces (slices of eight samples), with and without the
-        // fused ReLU.
+        // channels; slices of eight samples, so three slices, the last one partial), with and
+        // without the fused ReLU.
         var rng = TestRandom(seed: 11)
-        let cases: [(channels: Int, height: Int, width: Int, padding: Int, limit: Int, relu: Bool)] = [
-            (9, 8, 8, 2, 1 << 25, false), (9, 7, 9, 2, 1 << 25, true), (3, 9, 6, 0, 1 << 25, false),
-            (9, 5, 5, 1, 1, true), (3, 6, 10, 3, 1, false), (9, 11, 7, 4, 4000, true),
+        let cases: [(channels: Int, height: Int, width: Int, padding: Int, relu: Bool)] = [
+            (9, 8, 8, 2, false), (9, 7, 9, 2, true), (3, 9, 6, 0, false),
+            (9, 5, 5, 1, true), (3, 6, 10, 3, false), (9, 11, 7, 4, true),
         ]
-        for (channels, height, width, padding, limit, relu) in cases {
+        for (channels, height, width, padding, relu) in cases {
             let p = Problem(batch: 19, inChannels: channels, outChannels: 5, height: height, width: width,
                             kernel: 5, stride: 1, padding: padding)
-            let label = "in \(channels), \(height)×\(width), padding \(padding), limit \(limit), relu \(relu)"
+            let label = "in \(channels), \(height)×\(width), padding \(padding), relu \(relu)"
             let conv = Conv2D(inChannels: channels, outChannels: p.outChannels, kernel: 5, padding: padding,
-                              workspaceLimit: limit, algorithm: .winograd)
+                              algorithm: .winograd)
             let model = try Sequential(relu ? [conv, Activation(.relu)] : [conv], inputShape: [channels, height, width])
             let params = rng.floats(model.arena.count)
             model.arena.setValues(params)
