@@ -71,45 +71,28 @@ static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
 /* Zero where `mask` is not positive: a ReLU's mask, from its output. */
 static inline v8 keep_where_positive(v8 v, v8 mask) { return (v8)((v8i)v & (mask > 0)); }
 
-/* out = B^T d along one line of eight (stride s in, os out). */
-static inline void input_1d(const v8 *d, int s, v8 *out, int os) {
-    _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++) {
+/* out = M in along one line, for a rows x columns table M, or out = M^T in when `transposed`
+   (in at stride s, out at stride os). Called with constant tables and sizes and inlined, so the
+   loops unroll and the zero entries vanish. */
+static inline __attribute__((always_inline))
+void line(const float *M, const int rows, const int columns, const int transposed,
+          const v8 *in, int s, v8 *out, int os) {
+    const int outputs = transposed ? columns : rows, inputs = transposed ? rows : columns;
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < outputs; i++) {
         v8 sum = zero_sum();
-        _Pragma("clang loop unroll(full)") for (int j = 0; j < TILE; j++)
-            if (BT[i][j] != 0) sum += BT[i][j] * d[j * s];
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < inputs; j++) {
+            float coefficient = transposed ? M[j * columns + i] : M[i * columns + j];
+            if (coefficient != 0) sum += coefficient * in[j * s];
+        }
         out[i * os] = sum;
     }
 }
 
-/* out = B v: the transpose of input_1d. */
-static inline void input_gradient_1d(const v8 *v, int s, v8 *out, int os) {
-    _Pragma("clang loop unroll(full)") for (int j = 0; j < TILE; j++) {
-        v8 sum = zero_sum();
-        _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++)
-            if (BT[i][j] != 0) sum += BT[i][j] * v[i * s];
-        out[j * os] = sum;
-    }
-}
-
-/* out = A^T m: eight values to four. */
-static inline void output_1d(const v8 *m, int s, v8 *out, int os) {
-    _Pragma("clang loop unroll(full)") for (int a = 0; a < OUT; a++) {
-        v8 sum = zero_sum();
-        _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++)
-            if (AT[a][i] != 0) sum += AT[a][i] * m[i * s];
-        out[a * os] = sum;
-    }
-}
-
-/* out = A e: four values to eight, the transpose of output_1d. */
-static inline void output_gradient_1d(const v8 *e, int s, v8 *out, int os) {
-    _Pragma("clang loop unroll(full)") for (int i = 0; i < TILE; i++) {
-        v8 sum = zero_sum();
-        _Pragma("clang loop unroll(full)") for (int a = 0; a < OUT; a++)
-            if (AT[a][i] != 0) sum += AT[a][i] * e[a * s];
-        out[i * os] = sum;
-    }
-}
+/* B^T d, its transpose B v, A^T m (eight values to four) and its transpose A e. */
+static inline void input_1d(const v8 *d, int s, v8 *out, int os) { line(&BT[0][0], TILE, TILE, 0, d, s, out, os); }
+static inline void input_gradient_1d(const v8 *v, int s, v8 *out, int os) { line(&BT[0][0], TILE, TILE, 1, v, s, out, os); }
+static inline void output_1d(const v8 *m, int s, v8 *out, int os) { line(&AT[0][0], OUT, TILE, 0, m, s, out, os); }
+static inline void output_gradient_1d(const v8 *e, int s, v8 *out, int os) { line(&AT[0][0], OUT, TILE, 1, e, s, out, os); }
 
 /* Output rows and the lanes: the output is NCHW, so a 4x4 tile of eight samples is eight
    separate rows of four floats per tile row, while the transforms want one vector per pixel with
