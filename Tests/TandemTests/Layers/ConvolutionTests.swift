@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Tandem
 
@@ -213,6 +214,25 @@ final class ConvolutionTests: XCTestCase {
             assertWithinRounding(model.arena.gradientArray, dw + db, "parameter gradients, \(label)")
             assertWithinRounding(dx.scalars, dxExpected, "input gradient, \(label)")
         }
+    }
+
+    func testWinogradTablesAreTheDerivedOnes() throws {
+        // The C kernel's matrices must be exactly what scripts/winograd-matrices derives (and
+        // checks in rational arithmetic); a hand edit of one entry must fail here.
+        let script = Process()
+        script.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        script.arguments = ["python3", TandemBinary.packageRoot.appendingPathComponent("scripts/winograd-matrices").path]
+        let pipe = Pipe()
+        script.standardOutput = pipe
+        try script.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        script.waitUntilExit()
+        XCTAssertEqual(script.terminationStatus, 0)
+        let source = try String(contentsOf: TandemBinary.packageRoot.appendingPathComponent("Sources/CKernels/winograd.c"),
+                                encoding: .utf8)
+        let tables = output.split(separator: "\n").filter { !$0.hasPrefix("/*") }
+        XCTAssertEqual(tables.filter { $0.hasPrefix("static const float") }.count, 3, output)
+        for line in tables { XCTAssertTrue(source.contains(line), "winograd.c lacks: \(line)") }
     }
 
     func testWinogradOnTheCNNSecondLayerIsAsAccurateAsFloatAllows() throws {
