@@ -22,8 +22,8 @@
 /// BLAS to run near its peak (e.g. 64 × 1176 × 800 for the second `cnn` convolution). When one slice holds the whole
 /// batch, backward reuses the forward's columns instead of unfolding again.
 ///
-/// A stride-1 5×5 convolution over eight or more channels runs Winograd's F(2×2, 5×5) instead
-/// (`WinogradConvolution`: 9 multiplies per output pixel and channel pair instead of 25);
+/// A stride-1 5×5 convolution over eight or more channels runs Winograd's F(4×4, 5×5) instead
+/// (`WinogradConvolution`: 4 multiplies per output pixel and channel pair instead of 25);
 /// `algorithm` can force either method where both apply.
 public final class Conv2D: Layer {
     /// How the convolution is computed; both give the same result up to rounding.

@@ -146,7 +146,7 @@ final class ConvolutionTests: XCTestCase {
         assertClose(results[1].2, dx, relative: 1e-5, "input gradient, sliced")
     }
 
-    // MARK: - Winograd F(2×2, 5×5)
+    // MARK: - Winograd F(4×4, 5×5)
 
     func testWinogradIsChosenForWide5x5StrideOneConvolutionsOnly() throws {
         XCTAssertEqual(Conv2D(inChannels: 32, outChannels: 64, kernel: 5, padding: 2).algorithm, .winograd)
