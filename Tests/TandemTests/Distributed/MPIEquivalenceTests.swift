@@ -83,6 +83,12 @@ final class MPIEquivalenceTests: XCTestCase {
                 XCTAssertLessThan(abs(x - y) / abs(y), bound, "\(label), step \(step + 1): \(x) vs \(y)")
             }
             XCTAssertLessThan(relative(many.parameters, one.parameters), 5e-3, label)
+            if ranks == 2 {
+                // The same world size, simulated as threads of one process: the same sums in the
+                // same order, so as close as any two runs.
+                assertClose(try train(ranks: 2, simulated: true, globalBatch: 30, extra: cnn), many,
+                            "cnn-small (Winograd), --simulate-ranks 2 vs mpirun -np 2")
+            }
         }
     }
 
