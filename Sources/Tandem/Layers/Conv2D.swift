@@ -27,7 +27,7 @@
 /// `algorithm` can force either method where both apply.
 public final class Conv2D: Layer {
     /// How the convolution is computed; both give the same result up to rounding.
-    public enum Algorithm: String, Sendable {
+    public enum Algorithm: String, Sendable, CaseIterable {
         case im2col, winograd
     }
 
@@ -69,7 +69,7 @@ public final class Conv2D: Layer {
         self.workspaceLimit = max(1, workspaceLimit)
         let winogradSuits = WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
         self.algorithm = algorithm ?? (winogradSuits ? .winograd : .im2col)
-        precondition(self.algorithm == .im2col || (kernel == 5 && stride == 1),
+        precondition(self.algorithm == .im2col || WinogradConvolution.handles(kernel: kernel, stride: stride),
                      "Conv2D's Winograd method handles 5×5 kernels at stride 1 only")
         winograd = self.algorithm == .winograd
             ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels)
@@ -116,12 +116,12 @@ public final class Conv2D: Layer {
         }
         self.input = input
         geometry = g
-        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
-        let y = output.tensor([batch, outChannels, g.outputHeight, g.outputWidth])
+        let y = output.tensor([input.batch, outChannels, g.outputHeight, g.outputWidth])
         if let winograd {
             winograd.forward(input, geometry: g, weight: weight.value, bias: bias.value, relu: appliesReLU, into: y.pointer)
             return y
         }
+        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let step = slice(g, batch: batch)
         reserveWorkspaces(g, samples: step)
         for first in Swift.stride(from: 0, to: batch, by: step) {
@@ -139,14 +139,14 @@ public final class Conv2D: Layer {
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
-        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
-        let step = slice(g, batch: batch)
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
         if let winograd {
             winograd.backward(gradOutput, input: input, geometry: g, reluOutput: appliesReLU ? output.pointer : nil,
                               weight: weight, bias: bias, inputGradient: dx?.pointer)
             return dx
         }
+        let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
+        let step = slice(g, batch: batch)
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients

@@ -28,7 +28,8 @@ enum ConvolutionalSpecs {
             }
             let channels = try inputChannels(name, argument, shape)
             let stride = options["s"] ?? 1
-            let algorithm = convolution == .winograd && !(kernel == 5 && stride == 1) ? nil : convolution
+            let algorithm = convolution == .winograd && !WinogradConvolution.handles(kernel: kernel, stride: stride)
+                ? nil : convolution
             return Conv2D(inChannels: channels, outChannels: outputs, kernel: kernel,
                           stride: stride, padding: options["p"] ?? 0, algorithm: algorithm)
         case "maxpool", "avgpool":

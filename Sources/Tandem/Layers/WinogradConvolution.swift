@@ -30,11 +30,14 @@ import CKernels
 /// of 16 samples 1,434 and 1,478, of 64 samples 1,472 and 1,507. The weight gradient is
 /// accumulated over slices in the transform domain and carried back once.
 final class WinogradConvolution {
-    /// The kernels this class implements: 5×5, stride 1, any padding. Narrow inputs (the first
-    /// layer of an image net has one channel) stay on im2col, where the product over
-    /// in·25 rows is still large and the transforms would cost more than they save.
+    /// The kernels this class implements: 5×5, stride 1, any padding and channel count.
+    static func handles(kernel: Int, stride: Int) -> Bool { kernel == 5 && stride == 1 }
+
+    /// Where it pays: narrow inputs (the first layer of an image net has one channel) stay on
+    /// im2col, where the product over in·25 rows is still large and the transforms would cost
+    /// more than they save.
     static func suits(kernel: Int, stride: Int, inChannels: Int) -> Bool {
-        kernel == 5 && stride == 1 && inChannels >= 8
+        handles(kernel: kernel, stride: stride) && inChannels >= 8
     }
 
     private let inChannels: Int

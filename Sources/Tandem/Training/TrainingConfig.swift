@@ -81,8 +81,9 @@ public struct TrainingConfig: Equatable {
         if ActivationFunction.named(activation) == nil {
             try fail("unknown --activation '\(activation)' (expected relu, leakyrelu, sigmoid, tanh or gelu)")
         }
-        if !["auto", "im2col", "winograd"].contains(convolution) {
-            try fail("unknown --convolution '\(convolution)' (expected auto, im2col or winograd)")
+        if convolution != "auto" && convolutionAlgorithm == nil {
+            let methods = ["auto"] + Conv2D.Algorithm.allCases.map(\.rawValue)
+            try fail("unknown --convolution '\(convolution)' (expected \(methods.joined(separator: ", ")))")
         }
         if makeLoss(named: loss) == nil { try fail("unknown --loss '\(loss)' (expected cross-entropy or mse)") }
         if !["sgd", "adam", "adamw"].contains(optimizer.kind) {
