@@ -152,31 +152,34 @@ long tandem_winograd_padded_size(int N, int C, int tilesY, int tilesX) {
     return blocks_of(N) * C * padded_rows(tilesY) * padded_columns(tilesX) * LANES;
 }
 
+/* Where sample n's channel c, input row i, column 0 lies in the padded layout: its lane of the
+   pixel (i + padding, padding) of its block's plane. Successive columns are LANES floats apart. */
+static inline long padded_offset(int n, int C, int c, int i, int padding, long rows, long columns) {
+    long plane = ((long)(n / LANES) * C + c) * rows;
+    return ((plane + i + padding) * columns + padding) * LANES + n % LANES;
+}
+
 void tandem_winograd_pad(const float *x, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *P) {
     long rows = padded_rows(tilesY), columns = padded_columns(tilesX);
     memset(P, 0, sizeof(float) * (size_t)tandem_winograd_padded_size(N, C, tilesY, tilesX));
     for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            const float *source = x + ((long)n * C + c) * H * W;
-            float *plane = P + (((long)(n / LANES) * C + c) * rows) * columns * LANES + n % LANES;
+        for (int c = 0; c < C; c++)
             for (int i = 0; i < H; i++) {
-                float *row = plane + ((long)(i + padding) * columns + padding) * LANES;
-                for (int j = 0; j < W; j++) row[j * LANES] = source[i * W + j];
+                const float *source = x + (((long)n * C + c) * H + i) * W;
+                float *row = P + padded_offset(n, C, c, i, padding, rows, columns);
+                for (int j = 0; j < W; j++) row[j * LANES] = source[j];
             }
-        }
 }
 
 void tandem_winograd_unpad(const float *P, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *x) {
     long rows = padded_rows(tilesY), columns = padded_columns(tilesX);
     for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            float *target = x + ((long)n * C + c) * H * W;
-            const float *plane = P + (((long)(n / LANES) * C + c) * rows) * columns * LANES + n % LANES;
+        for (int c = 0; c < C; c++)
             for (int i = 0; i < H; i++) {
-                const float *row = plane + ((long)(i + padding) * columns + padding) * LANES;
-                for (int j = 0; j < W; j++) target[i * W + j] = row[j * LANES];
+                float *target = x + (((long)n * C + c) * H + i) * W;
+                const float *row = P + padded_offset(n, C, c, i, padding, rows, columns);
+                for (int j = 0; j < W; j++) target[j] = row[j * LANES];
             }
-        }
 }
 
 void tandem_winograd_weights(const float *w, int K, int C, float *U) {
