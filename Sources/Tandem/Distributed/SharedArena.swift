@@ -1,89 +1,146 @@
 import CKernels
 
 /// The allreduce layer's same-host path: when every rank of the job runs on one host, the ranks
-/// keep **one** copy of the weights and of the optimizer state in shared memory, and each rank
-/// owns a slice of it.
+/// keep **one** copy of the weights, of the optimizer state and of the global gradient in
+/// shared memory, and each rank owns a slice of it.
 ///
-/// After backward, each rank sums its slice of every rank's gradient straight out of the other
-/// ranks' memory (one pass, no messages, no copies) and measures that slice's share of the
-/// global norm in the same pass; rank 0 turns the shares into the clip decision; then each rank
-/// runs the optimizer over its slice only, and one barrier later every rank sees the whole
-/// updated model. Compared with an MPI allreduce followed by every rank updating every weight,
-/// no gradient is copied into a message, each value is read once where it lies, and the
-/// optimizer's work is divided instead of repeated (measured on the 2-core target: the MLP's
-/// gradient sum 0.05-0.1 ms instead of 0.35-0.9 ms, its optimizer 0.08 instead of 0.19 ms).
+/// After backward, the ranks sum their gradients straight out of each other's memory (one pass,
+/// no messages, no copies) into the one global gradient, each rank a share of the elements, and
+/// measure their share of the global norm in the same pass; rank 0 turns the shares into the
+/// clip decision; then each rank runs the optimizer over its slice only, and one barrier later
+/// every rank sees the whole updated model. Compared with an MPI allreduce followed by every
+/// rank updating every weight, no gradient is copied into a message, each value is read once
+/// where it lies, and the optimizer's work is divided instead of repeated (measured on the
+/// 2-core target: the MLP's gradient sum 0.05-0.1 ms instead of 0.35-0.9 ms, its optimizer
+/// 0.08 instead of 0.19 ms).
+///
+/// Dense layers' weights, most of a model's parameters, skip the per-rank gradient altogether:
+/// each rank stages its samples' rows of X and dY, and the ranks share out the rows of
+/// dW = dYᵀ·X over the global batch (`GlobalBatchWeightGradient`).
 ///
 /// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
 /// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.
 ///
-/// Layout of the shared memory (every block a whole number of cache lines of `padded` floats):
+/// Layout of the shared memory (every block a whole number of cache lines):
 ///
-///     rank 0's segment:  values | optimizer state 1 … k | rank 0's gradients
+///     rank 0's segment:  values | optimizer state 1 … k | global gradient | rank 0's gradients | staging
 ///     rank r's segment:  rank r's gradients
 public final class SharedArena {
     public let communicator: Communicator
     public let memory: SharedMemory
     public let arena: ParameterArena
-    /// The part of the arena this rank sums and updates; slices tile the arena in rank order.
+    /// The part of the arena this rank updates; slices tile the arena in rank order.
     public let ownedRange: Range<Int>
+    /// The arena ranges whose gradients this rank sums from every rank's gradients: its share
+    /// of everything but the dense layers' weights.
+    public let summedRanges: [Range<Int>]
     private let gradientSegments: [UnsafeMutablePointer<Float>]
-    private let slices: [Range<Int>]
+    private let denseLayers: [GlobalBatchWeightGradient]
 
     /// Collective. Moves `arena` and `optimizer` into shared memory, or returns nil (on every
     /// rank alike) when the ranks do not all share one host; throws `SharedMemoryUnavailable`
-    /// (on every rank alike) when the host's shared memory cannot hold them.
-    public static func make(communicator: Communicator, arena: ParameterArena, optimizer: Optimizer) throws -> SharedArena? {
+    /// (on every rank alike) when the host's shared memory cannot hold them. The weight
+    /// gradients of `denseLayers` (this rank's instances) are formed over the global batch,
+    /// which can then be at most `globalBatch` samples.
+    public static func make(communicator: Communicator, arena: ParameterArena, optimizer: Optimizer,
+                            denseLayers: [Linear] = [], globalBatch: Int = 0) throws -> SharedArena? {
         let padded = CacheLine.roundUp(max(arena.count, 1))
         let states = optimizer.stateNames.count
-        let floats = communicator.isRoot ? (1 + states + 1) * padded : padded
+        let dense = globalBatch > 0 ? denseLayers : []
+        let staging = dense.map { GlobalBatchWeightGradient.stagingFloats(for: $0, globalBatch: globalBatch) }
+        let floats = communicator.isRoot ? (1 + states + 2) * padded + staging.reduce(0, +) : padded
         guard let memory = try communicator.sharedMemory(floats: floats) else { return nil }
-        return try SharedArena(communicator: communicator, memory: memory, arena: arena, optimizer: optimizer, padded: padded)
+        return try SharedArena(communicator: communicator, memory: memory, arena: arena, optimizer: optimizer,
+                               padded: padded, dense: dense, staging: staging, globalBatch: globalBatch)
     }
 
     private init(communicator: Communicator, memory: SharedMemory, arena: ParameterArena, optimizer: Optimizer,
-                 padded: Int) throws {
+                 padded: Int, dense: [Linear], staging: [Int], globalBatch: Int) throws {
         self.communicator = communicator; self.memory = memory; self.arena = arena
         let size = communicator.size, rank = communicator.rank
         let values = memory.segment(0)
         let states = optimizer.stateNames.count
-        gradientSegments = (0..<size).map { $0 == 0 ? values + (1 + states) * padded : memory.segment($0) }
+        let global = values + (1 + states) * padded
+        gradientSegments = (0..<size).map { $0 == 0 ? global + padded : memory.segment($0) }
         // Rank 0 brings its values and (zero) state; the others adopt what rank 0 put there.
-        arena.relocate(values: values, gradients: gradientSegments[rank], copyValues: rank == 0)
+        arena.relocate(values: values, gradients: gradientSegments[rank], globalGradients: global, copyValues: rank == 0)
         optimizer.relocateState(to: values + padded, copying: rank == 0)
-        // Slice boundaries on cache lines, so no two ranks ever write the same line.
-        let lines = padded / CacheLine.floats
-        slices = (0..<size).map { r in
-            let lower = min(arena.count, r * lines / size * CacheLine.floats)
-            let upper = min(arena.count, (r + 1) * lines / size * CacheLine.floats)
-            return lower..<upper
+        var next = global + 2 * padded
+        denseLayers = zip(dense, staging).map { layer, floats in
+            defer { next += floats }
+            return GlobalBatchWeightGradient(layer: layer, staging: next, globalBatch: globalBatch, rank: rank, ranks: size)
         }
-        ownedRange = slices[rank]
+        // Slice boundaries on cache lines, so no two ranks ever write the same line.
+        ownedRange = Self.share(of: [0..<arena.count], rank: rank, ranks: size)
+        let weights = dense.map { $0.weightSlot.offset..<($0.weightSlot.offset + $0.weightSlot.count) }
+        let summed = Self.complement(of: weights, in: 0..<arena.count)
+        let cut = Self.share(of: summed, rank: rank, ranks: size)
+        summedRanges = summed.compactMap { range in
+            let part = range.clamped(to: cut)
+            return part.isEmpty ? nil : part
+        }
         try memory.synchronize()
     }
 
-    /// Step 4 begins: waits until every rank's gradients are complete. (Time spent here is a
-    /// faster rank waiting for a slower one, not the cost of summing.)
-    public func waitForAllGradients() throws { try memory.synchronize() }
-
-    /// Step 4, after `waitForAllGradients`: sums this rank's slice of every rank's gradients (in
-    /// rank order) into this rank's own gradient buffer. Returns the sum of squares of the
-    /// summed slice: this rank's share of the squared global norm.
-    public func sumOwnedSlice() -> Double {
-        guard !ownedRange.isEmpty else { return 0 }
-        let lower = ownedRange.lowerBound
-        let sources = gradientSegments.map { UnsafePointer($0 + lower) as UnsafePointer<Float>? }
-        return sources.withUnsafeBufferPointer { pointers in
-            tandem_sum_slices(arena.gradients + lower, pointers.baseAddress, Int32(pointers.count), ownedRange.count)
+    /// Rank `rank`'s part of the elements of `ranges` (sorted, disjoint): an arena interval
+    /// holding about an equal count of them, its ends on cache lines.
+    static func share(of ranges: [Range<Int>], rank: Int, ranks: Int) -> Range<Int> {
+        let total = ranges.reduce(0) { $0 + $1.count }
+        let end = ranges.last?.upperBound ?? 0
+        func offset(holding target: Int) -> Int {
+            if target >= total { return end }
+            var before = 0
+            for range in ranges {
+                if target < before + range.count {
+                    return (range.lowerBound + target - before) / CacheLine.floats * CacheLine.floats
+                }
+                before += range.count
+            }
+            return end
         }
+        let lower = rank == 0 ? 0 : offset(holding: rank * total / ranks)
+        let upper = rank == ranks - 1 ? end : offset(holding: (rank + 1) * total / ranks)
+        return lower..<max(lower, upper)
     }
 
-    /// Rank 0 only, for logged steps: copies every other rank's summed slice into its own
-    /// gradient buffer, so per-layer gradient norms can be measured over the whole model.
-    /// Call after a collective that every rank entered after `sumOwnedSlice` (the statistics
-    /// allreduce): by then no rank reads rank 0's gradients any more.
-    public func collectSummedGradients() {
-        for (rank, slice) in slices.enumerated() where rank != communicator.rank && !slice.isEmpty {
-            (arena.gradients + slice.lowerBound).update(from: gradientSegments[rank] + slice.lowerBound, count: slice.count)
+    /// The parts of `whole` outside every range of `holes` (sorted, disjoint).
+    static func complement(of holes: [Range<Int>], in whole: Range<Int>) -> [Range<Int>] {
+        var parts: [Range<Int>] = [], start = whole.lowerBound
+        for hole in holes.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if hole.lowerBound > start { parts.append(start..<hole.lowerBound) }
+            start = max(start, hole.upperBound)
+        }
+        if start < whole.upperBound { parts.append(start..<whole.upperBound) }
+        return parts
+    }
+
+    /// Step 4 begins, after this rank's backward: puts this rank's samples' rows of every
+    /// dense layer's X and dY in place (rows `shardOffset...` of the global batch).
+    public func stage(shardOffset: Int) {
+        for layer in denseLayers { layer.stage(shardOffset: shardOffset) }
+    }
+
+    /// Then: waits until every rank's gradients are complete and staged. (Time spent here is
+    /// a faster rank waiting for a slower one, not the cost of summing.)
+    public func waitForAllGradients() throws { try memory.synchronize() }
+
+    /// Step 4, after `waitForAllGradients`: forms this rank's rows of the dense layers' weight
+    /// gradients over the global batch of `samples`, into the global gradient. (This is
+    /// backward's work, only moved: no rank formed those gradients for its own samples.)
+    /// Returns the sum of squares of what it wrote: part of this rank's share of the norm.
+    public func formDenseWeightGradients(samples: Int) -> Double {
+        denseLayers.reduce(0) { $0 + $1.compute(samples: samples, into: arena.globalGradients) }
+    }
+
+    /// Step 4, after `waitForAllGradients`: sums this rank's `summedRanges` of every rank's
+    /// gradients (in rank order) into the global gradient. Returns the sum of squares of what
+    /// it wrote: the rest of this rank's share of the squared global norm.
+    public func sumShare() -> Double {
+        summedRanges.reduce(0) { squares, range in
+            let sources = gradientSegments.map { UnsafePointer($0 + range.lowerBound) as UnsafePointer<Float>? }
+            return squares + sources.withUnsafeBufferPointer { pointers in
+                tandem_sum_slices(arena.globalGradients + range.lowerBound, pointers.baseAddress, Int32(pointers.count), range.count)
+            }
         }
     }
 

@@ -24,7 +24,16 @@ public final class Linear: Layer {
 
     private var weight: ParameterView!
     private var bias: ParameterView!
-    private var input: Tensor?
+    /// The last forward's input, and the last backward's output gradient: the two factors of
+    /// the weight gradient dW = dYᵀ·X.
+    public private(set) var input: Tensor?
+    public private(set) var gradOutput: Tensor?
+    /// Set when someone else forms the weight gradient from `input` and `gradOutput` (ranks
+    /// sharing one host form it for the global batch at once; see `GlobalBatchWeightGradient`),
+    /// so backward leaves it out. The bias gradient and dX are always computed here.
+    public var defersWeightGradient = false
+    /// Where the weight lies in the arena.
+    public var weightSlot: ParameterSlot { weight.slot }
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
@@ -65,10 +74,13 @@ public final class Linear: Layer {
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("Linear.backward before forward") }
         let n = gradOutput.batch
+        self.gradOutput = gradOutput
         // dW[out, in] = dYᵀ · X ;  db = Σ_rows dY ;  dX = dY · W
-        Kernels.gemm(.yes, .no, m: outputs, n: inputs, k: n,
-                     a: gradOutput.pointer, lda: outputs, b: input.pointer, ldb: inputs,
-                     beta: 0, c: weight.gradient, ldc: inputs)
+        if !defersWeightGradient {
+            Kernels.gemm(.yes, .no, m: outputs, n: inputs, k: n,
+                         a: gradOutput.pointer, lda: outputs, b: input.pointer, ldb: inputs,
+                         beta: 0, c: weight.gradient, ldc: inputs)
+        }
         Kernels.sumRows(gradOutput.pointer, rows: n, columns: outputs, into: bias.gradient)
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(input.shape)

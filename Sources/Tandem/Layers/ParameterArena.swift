@@ -39,7 +39,13 @@ public final class ParameterArena {
     public let slots: [ParameterSlot]
     public let count: Int
     public private(set) var values: UnsafeMutablePointer<Float>
+    /// Where backward writes this rank's gradients.
     public private(set) var gradients: UnsafeMutablePointer<Float>
+    /// Where the gradient of the *global* batch's loss lies once the ranks have summed it: what
+    /// the clip decision, the optimizer and the health probe read. It is `gradients` itself (a
+    /// single rank, or an allreduce in place) except on the shared arena, where the ranks sum
+    /// into one shared block (see `SharedArena`).
+    public private(set) var globalGradients: UnsafeMutablePointer<Float>
     /// False once the buffers live in memory the arena does not own (see `relocate`).
     private var ownsStorage = true
 
@@ -50,6 +56,7 @@ public final class ParameterArena {
         values.initialize(repeating: 0, count: max(count, 1))
         gradients = .allocate(capacity: max(count, 1))
         gradients.initialize(repeating: 0, count: max(count, 1))
+        globalGradients = gradients
     }
 
     deinit {
@@ -62,12 +69,13 @@ public final class ParameterArena {
     /// copying the gradients, and the values when `copyValues` (only one rank fills a copy
     /// that all ranks share). Layers reach the arena through `ParameterView`, never through a
     /// saved pointer, so they follow the move.
+    /// `globalGradients` is where the ranks will sum their gradients.
     public func relocate(values newValues: UnsafeMutablePointer<Float>, gradients newGradients: UnsafeMutablePointer<Float>,
-                         copyValues: Bool) {
+                         globalGradients newGlobal: UnsafeMutablePointer<Float>, copyValues: Bool) {
         if copyValues { newValues.update(from: values, count: count) }
         newGradients.update(from: gradients, count: count)
         if ownsStorage { values.deallocate(); gradients.deallocate() }
-        values = newValues; gradients = newGradients
+        values = newValues; gradients = newGradients; globalGradients = newGlobal
         ownsStorage = false
     }
 

@@ -43,7 +43,7 @@ public final class Adam: Optimizer {
         let stepSize = lr / Float(1 - pow(Double(beta1), t))
         let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
         let lo = range.lowerBound
-        let theta = arena.values + lo, grad = arena.gradients + lo, m = m.pointer + lo, v = v.pointer + lo
+        let theta = arena.values + lo, grad = arena.globalGradients + lo, m = m.pointer + lo, v = v.pointer + lo
         let b1 = beta1, b2 = beta2, eps = epsilon
         let l2 = decoupled ? 0 : weightDecay
         let shrink = decoupled ? 1 - lr * weightDecay : 1

@@ -12,7 +12,7 @@ public protocol Optimizer: AnyObject {
     func state(named name: String) -> UnsafeMutableBufferPointer<Float>
     /// Steps taken so far (Adam's bias correction depends on it).
     var stepCount: Int { get set }
-    /// One update of `arena.values` from `arena.gradients` at learning rate `lr`, over the
+    /// One update of `arena.values` from `arena.globalGradients` at learning rate `lr`, over the
     /// elements in `range` only (ranks sharing one copy of the weights each update a slice),
     /// reading each gradient as `gradient × gradientScale` (the clip coefficient: clipping
     /// costs no pass of its own).

@@ -29,7 +29,7 @@ public final class SGD: Optimizer {
 
     public func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale scale: Float) {
         let lo = range.lowerBound
-        let theta = arena.values + lo, grad = arena.gradients + lo, b = velocity.pointer + lo
+        let theta = arena.values + lo, grad = arena.globalGradients + lo, b = velocity.pointer + lo
         let mu = momentum, wd = weightDecay, first = stepCount == 0
         let n = range.count
         var i = 0

@@ -31,7 +31,7 @@ final class GradientHealthProbe {
     func beforeUpdate(_ model: Sequential) -> [Double] {
         before = model.arena.valueArray
         return model.parameterRanges.map { range in
-            range.isEmpty ? 0 : Kernels.sumOfSquares(model.arena.gradients + range.lowerBound, count: range.count).squareRoot()
+            range.isEmpty ? 0 : Kernels.sumOfSquares(model.arena.globalGradients + range.lowerBound, count: range.count).squareRoot()
         }
     }
 

@@ -36,7 +36,7 @@ public struct RankZeroAuthority {
     public func decide(_ arena: ParameterArena) throws -> ClipDecision {
         // One pass serves both questions: squares of Float values summed in Double cannot
         // overflow, so the sum is finite exactly when every gradient value is.
-        try decide(sumOfSquares: communicator.isRoot ? Kernels.sumOfSquares(arena.gradients, count: arena.count) : 0)
+        try decide(sumOfSquares: communicator.isRoot ? Kernels.sumOfSquares(arena.globalGradients, count: arena.count) : 0)
     }
 
     /// Rank 0 decides from the squared global norm; only rank 0's `sumOfSquares` is read. With

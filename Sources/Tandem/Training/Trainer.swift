@@ -68,7 +68,9 @@ public final class Trainer {
         var shared: SharedArena? = nil
         if config.reduce != "mpi" {
             do {
-                shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer)
+                shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer,
+                                              denseLayers: model.layers.compactMap { $0 as? Linear },
+                                              globalBatch: config.globalBatch)
             } catch let problem as SharedMemoryUnavailable {
                 // Every rank sees the same problem (the ranks agreed on it), so all act alike.
                 if config.reduce == "shared-memory" {

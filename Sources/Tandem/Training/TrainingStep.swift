@@ -34,7 +34,8 @@ public struct StepOutcome {
 ///
 /// When every rank shares one host (`SharedArena`), steps 3-6 take their same-host form: no
 /// messages during backward; in step 4 each rank sums its slice of all ranks' gradients from
-/// shared memory; in step 6 each rank updates its slice of the one shared copy of the model.
+/// shared memory (and its rows of the dense layers' weight gradients, over the global batch);
+/// in step 6 each rank updates its slice of the one shared copy of the model.
 public final class TrainingStep {
     public let communicator: Communicator
     public let model: Sequential
@@ -96,15 +97,19 @@ public final class TrainingStep {
         let backwardAndStarts = lap()
 
         // 4. Complete the gradient sum, and sum the loss statistics alongside. On the shared
-        //    arena each rank sums its slice and the statistics carry its share of the norm.
+        //    arena each rank sums its share (and forms its rows of the dense layers' weight
+        //    gradients over the global batch), and the statistics carry its share of the norm.
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct); statistics[2] = 0
         if let shared {
+            shared.stage(shardOffset: shardOffset)
+            let staging = lap()
             try shared.waitForAllGradients()
             t.waiting = lap()
-            statistics[2] = shared.sumOwnedSlice()
+            statistics[2] = shared.formDenseWeightGradients(samples: globalBatch)
+            t.backward = backwardAndStarts + lap()   // backward's products, only moved here
+            statistics[2] += shared.sumShare()
             try communicator.allreduceSum(&statistics)
-            t.allreduce = t.waiting + lap()
-            t.backward = backwardAndStarts
+            t.allreduce = staging + t.waiting + lap()
         } else {
             try allreduce.finish()
             try communicator.allreduceSum(&statistics)
@@ -115,7 +120,6 @@ public final class TrainingStep {
         }
 
         // 5. Rank zero's decision: clip by a common factor, or skip the step everywhere.
-        if measureHealth { shared?.collectSummedGradients() }
         let gradientNorms = measureHealth ? probe.beforeUpdate(model) : []
         let decision = shared == nil ? try authority.decide(model.arena) : try authority.decide(sumOfSquares: statistics[2])
         t.clip = lap()

@@ -46,11 +46,11 @@ final class SharedArenaTests: XCTestCase {
             try shared.finishUpdate()   // rank 0's values are now everyone's
             for i in 0..<count { arena.gradients[i] = gradient(rank: rank, i) }
             try shared.waitForAllGradients()
-            let share = shared.sumOwnedSlice()
+            let share = shared.sumShare()
             try communicator.barrier()
             lock.lock()
             shares[rank] = share
-            for i in shared.ownedRange { summed[i] = arena.gradients[i] }
+            for range in shared.summedRanges { for i in range { summed[i] = arena.globalGradients[i] } }
             valuesSeenByRank[rank] = arena.valueArray
             lock.unlock()
         }
@@ -63,6 +63,63 @@ final class SharedArenaTests: XCTestCase {
         }
         XCTAssertEqual(shares.reduce(0, +), expectedSquares, accuracy: 1e-9 * expectedSquares)
         for values in valuesSeenByRank { XCTAssertEqual(values, (0..<count).map(Float.init)) }
+    }
+
+    /// Dense layers' weight gradients are formed once, over the global batch, in rows shared
+    /// out among the ranks; everything else is summed in shares. Together they must give the
+    /// gradient one process computes for the whole batch, and the norm shares its norm.
+    func testDenseWeightGradientsAreFormedOverTheGlobalBatch() throws {
+        let ranks = 3, globalBatch = 10, inputs = 37, outputs = 7   // shards of 3, 3 and 4 samples
+        func model() throws -> Sequential {
+            try Sequential([Linear(inputs, 11), Activation(.tanh), Linear(11, outputs)], inputShape: [inputs])
+        }
+        func sample(_ s: Int, _ i: Int) -> Float { Float((s * 31 + i * 17) % 23) / 11 - 1 }
+        func outputGradient(_ s: Int, _ o: Int) -> Float { Float((s * 13 + o * 5) % 9) / 4 - 1 }
+        func batch(_ samples: Range<Int>) -> (x: Tensor, dy: Tensor) {
+            (Tensor(shape: [samples.count, inputs], values: samples.flatMap { s in (0..<inputs).map { sample(s, $0) } }),
+             Tensor(shape: [samples.count, outputs], values: samples.flatMap { s in (0..<outputs).map { outputGradient(s, $0) } }))
+        }
+
+        // One process, the whole batch.
+        let single = try model()
+        single.initializeParameters(seed: 7)
+        let whole = batch(0..<globalBatch)
+        _ = single.forward(whole.x, context: ForwardContext(training: true))
+        try single.backward(whole.dy)
+        let expected = single.arena.gradientArray
+
+        let group = ThreadGroup(size: ranks)
+        let lock = NSLock()
+        var global = [Float](), shares = [Double](repeating: 0, count: ranks)
+        let error = group.run { communicator in
+            let rank = communicator.rank
+            let net = try model()
+            if rank == 0 { net.initializeParameters(seed: 7) }
+            let shared = try XCTUnwrap(try SharedArena.make(communicator: communicator, arena: net.arena,
+                                                            optimizer: SGD(parameterCount: net.parameterCount),
+                                                            denseLayers: net.layers.compactMap { $0 as? Linear },
+                                                            globalBatch: globalBatch))
+            let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: ranks)
+            let part = batch(shard)
+            _ = net.forward(part.x, context: ForwardContext(training: true))
+            try net.backward(part.dy)
+            shared.stage(shardOffset: shard.lowerBound)
+            try shared.waitForAllGradients()
+            let share = shared.formDenseWeightGradients(samples: globalBatch) + shared.sumShare()
+            try communicator.barrier()
+            lock.lock()
+            shares[rank] = share
+            if rank == 0 { global = Array(UnsafeBufferPointer(start: net.arena.globalGradients, count: net.parameterCount)) }
+            lock.unlock()
+        }
+        XCTAssertNil(error)
+        XCTAssertEqual(global.count, expected.count)
+        let scale = expected.map(abs).max() ?? 1
+        for (i, (a, b)) in zip(global, expected).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-6 * scale, "element \(i)")
+        }
+        let squares = expected.reduce(0.0) { $0 + Double($1) * Double($1) }
+        XCTAssertEqual(shares.reduce(0, +), squares, accuracy: 1e-5 * squares)
     }
 
     func testOneRankHasNothingToShare() throws {
