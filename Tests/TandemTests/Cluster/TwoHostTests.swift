@@ -8,7 +8,12 @@ import XCTest
 /// `cluster/netns-agent` (Open MPI's ssh stand-in), with only the TCP transport allowed on
 /// 10.231.77.0/24. The job must train exactly as the same job does on one host.
 final class TwoHostTests: XCTestCase {
-    struct Outcome { var parameters: [Float]; var losses: [Double]; var worldSize: Int?; var reduce: String? }
+    struct Outcome {
+        var parameters: [Float]; var losses: [Double]; var worldSize: Int?; var reduce: String?
+        /// Each logged step's per-layer gradient norms (rank 0's health probe, which reads the
+        /// global gradient however the ranks summed it).
+        var gradientNorms: [[Double]]
+    }
 
     static let steps = 30
 
@@ -24,8 +29,11 @@ final class TwoHostTests: XCTestCase {
         let latest = try XCTUnwrap(CheckpointDirectory(path: run, keep: 3).latestPath(), "a final checkpoint must exist in \(run)")
         let file = try CheckpointFile.read(path: latest)
         let parameters = file.tensors.filter { !$0.name.hasPrefix("optim.") }.flatMap(\.values)
+        let norms = records.filter { $0["event"] as? String == "layers" }.map { record in
+            ((record["layers"] as? [[String: Any]]) ?? []).compactMap { $0["grad_norm"] as? Double }
+        }
         return Outcome(parameters: parameters, losses: losses, worldSize: start?["world_size"] as? Int,
-                       reduce: start?["reduce"] as? String)
+                       reduce: start?["reduce"] as? String, gradientNorms: norms)
     }
 
     func relative(_ a: [Float], _ b: [Float]) -> Double {
@@ -42,6 +50,16 @@ final class TwoHostTests: XCTestCase {
         XCTAssertLessThan(relative(a.parameters, b.parameters), 1e-4, "\(label): final parameters", file: file, line: line)
         for (step, (x, y)) in zip(a.losses, b.losses).enumerated() {
             XCTAssertLessThan(abs(x - y) / abs(y), 1e-4, "\(label): loss of step \(step + 1): \(x) vs \(y)", file: file, line: line)
+        }
+        XCTAssertEqual(a.gradientNorms.count, Self.steps, "\(label): one layer record per step", file: file, line: line)
+        XCTAssertEqual(a.gradientNorms.count, b.gradientNorms.count, label, file: file, line: line)
+        for (step, (x, y)) in zip(a.gradientNorms, b.gradientNorms).enumerated() {
+            XCTAssertEqual(x.count, y.count, "\(label): layers of step \(step + 1)", file: file, line: line)
+            XCTAssertFalse(x.isEmpty, label, file: file, line: line)
+            for (u, v) in zip(x, y) {
+                XCTAssertLessThan(abs(u - v) / abs(v), 1e-3, "\(label): gradient norms of step \(step + 1): \(x) vs \(y)",
+                                  file: file, line: line)
+            }
         }
     }
 
