@@ -26,8 +26,8 @@ long tandem_winograd_padded_size(int N, int C, int tilesY, int tilesX);
 long tandem_winograd_matrix_stride(int rows, long ld);
 void tandem_winograd_pad(const float *x, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *padded);
 void tandem_winograd_unpad(const float *padded, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *x);
-void tandem_winograd_weights(const float *w, int K, int C, float *U);
-void tandem_winograd_weight_gradient(const float *dU, int K, int C, float *dw);
+void tandem_winograd_weights(const float *w, int K, int C, float *U, long xiStride);
+void tandem_winograd_weight_gradient(const float *dU, int K, int C, float *dw, long xiStride);
 void tandem_winograd_input(const float *padded, int N, int C, int tilesY, int tilesX, float *V, long ld);
 void tandem_winograd_output(const float *M, int N, int K, int tilesY, int tilesX, int Ho, int Wo,
                             const float *bias, int relu, float *y, long ld);

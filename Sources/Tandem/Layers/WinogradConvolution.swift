@@ -46,9 +46,9 @@ final class WinogradConvolution {
     private static let sliceSamples = 8
     /// Points of the transform domain: the 8×8 input patch of a tile.
     private static let points = 64
-    /// U = G g Gᵀ, [64, out, in]: once per forward, reused by backward.
+    /// U = G g Gᵀ, 64 [out, in] matrices `weightStride` apart: once per forward, reused by backward.
     private let transformedWeights = FloatBuffer()
-    /// dU accumulated over slices, [64, out, in].
+    /// dU accumulated over slices, laid out as U.
     private let transformedWeightGradient = FloatBuffer()
     /// V, [64, in, ld], the transformed input patches; dV in backward, after V's last use.
     private let transformedInput = FloatBuffer()
@@ -59,6 +59,9 @@ final class WinogradConvolution {
     private let padded = FloatBuffer()
     /// True while `transformedInput` holds V of the whole last input (one slice).
     private var transformedInputHoldsBatch = false
+
+    /// Floats from one point's weight matrix to the next (padded as the other matrices).
+    private var weightStride: Int { tandem_winograd_matrix_stride(Int32(outChannels), inChannels) }
 
     init(inChannels: Int, outChannels: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels
@@ -86,9 +89,8 @@ final class WinogradConvolution {
     private func slice(batch: Int) -> Int { min(batch, Self.sliceSamples) }
 
     private func reserve(_ tiling: Tiling, samples: Int) {
-        let weights = outChannels * inChannels
-        transformedWeights.reserve(Self.points * weights)
-        transformedWeightGradient.reserve(Self.points * weights)
+        transformedWeights.reserve(Self.points * weightStride)
+        transformedWeightGradient.reserve(Self.points * weightStride)
         transformedInput.reserve(Self.points * tiling.matrixStride(rows: inChannels, samples: samples))
         products.reserve(Self.points * tiling.matrixStride(rows: outChannels, samples: samples))
         padded.reserve(tiling.paddedSize(samples: samples))
@@ -100,7 +102,7 @@ final class WinogradConvolution {
         let tiling = Tiling(g: g), batch = input.batch
         let step = slice(batch: batch)
         reserve(tiling, samples: step)
-        tandem_winograd_weights(weight, Int32(outChannels), Int32(inChannels), transformedWeights.pointer)
+        tandem_winograd_weights(weight, Int32(outChannels), Int32(inChannels), transformedWeights.pointer, weightStride)
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), ld = tiling.leadingDimension(samples: count)
             let inputStride = tiling.matrixStride(rows: inChannels, samples: count)
@@ -108,7 +110,7 @@ final class WinogradConvolution {
             transformInput(input, first: first, count: count, tiling)
             for xi in 0..<Self.points {   // M[ξ] = U[ξ] · V[ξ]
                 Kernels.gemm(.no, .no, m: outChannels, n: ld, k: inChannels,
-                             a: transformedWeights.pointer + xi * outChannels * inChannels, lda: inChannels,
+                             a: transformedWeights.pointer + xi * weightStride, lda: inChannels,
                              b: transformedInput.pointer + xi * inputStride, ldb: ld,
                              beta: 0, c: products.pointer + xi * productStride, ldc: ld)
             }
@@ -125,7 +127,6 @@ final class WinogradConvolution {
                   weight: ParameterView, bias: ParameterView, inputGradient dx: UnsafeMutablePointer<Float>?) {
         let tiling = Tiling(g: g), batch = input.batch
         let step = slice(batch: batch)
-        let weights = outChannels * inChannels
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), ld = tiling.leadingDimension(samples: count)
             let inputStride = tiling.matrixStride(rows: inChannels, samples: count)
@@ -141,12 +142,12 @@ final class WinogradConvolution {
                 Kernels.gemm(.no, .yes, m: outChannels, n: inChannels, k: ld,
                              a: products.pointer + xi * productStride, lda: ld,
                              b: transformedInput.pointer + xi * inputStride, ldb: ld,
-                             beta: accumulate ? 1 : 0, c: transformedWeightGradient.pointer + xi * weights, ldc: inChannels)
+                             beta: accumulate ? 1 : 0, c: transformedWeightGradient.pointer + xi * weightStride, ldc: inChannels)
             }
             guard let dx else { continue }
             for xi in 0..<Self.points {   // dV[ξ] = U[ξ]ᵀ · M̂[ξ], over V (used for the last time above)
                 Kernels.gemm(.yes, .no, m: inChannels, n: ld, k: outChannels,
-                             a: transformedWeights.pointer + xi * weights, lda: inChannels,
+                             a: transformedWeights.pointer + xi * weightStride, lda: inChannels,
                              b: products.pointer + xi * productStride, ldb: ld,
                              beta: 0, c: transformedInput.pointer + xi * inputStride, ldc: ld)
             }
@@ -159,7 +160,7 @@ final class WinogradConvolution {
                                   dx + first * inChannels * g.inputPlane)
         }
         tandem_winograd_weight_gradient(transformedWeightGradient.pointer, Int32(outChannels), Int32(inChannels),
-                                        weight.gradient)
+                                        weight.gradient, weightStride)
     }
 
     /// V of samples first..<first+count, through the padded copy.
