@@ -70,7 +70,9 @@ public final class SharedArena {
             defer { next += floats }
             return GlobalBatchWeightGradient(layer: layer, staging: next, globalBatch: globalBatch, rank: rank, ranks: size)
         }
-        // Slice boundaries on cache lines, so no two ranks ever write the same line.
+        // Slice boundaries on cache lines, so no two ranks' updates write the same line. (Where
+        // a dense layer's rows meet a summed range, two ranks may write one line of the global
+        // gradient: different floats of it, which is correct, merely not the fastest.)
         ownedRange = Self.share(of: [0..<arena.count], rank: rank, ranks: size)
         let weights = dense.map { $0.weightSlot.offset..<($0.weightSlot.offset + $0.weightSlot.count) }
         let summed = Self.complement(of: weights, in: 0..<arena.count)
