@@ -16,7 +16,8 @@ import CKernels
 ///
 /// Dense layers' weights, most of a model's parameters, skip the per-rank gradient altogether:
 /// each rank stages its samples' rows of X and dY, and the ranks share out the rows of
-/// dW = dYᵀ·X over the global batch (`GlobalBatchWeightGradient`).
+/// dW = dYᵀ·X over the global batch; for the largest layers they share out the rows of the
+/// forward product the same way (`RowSplitLinear`).
 ///
 /// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
 /// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.
@@ -35,7 +36,7 @@ public final class SharedArena {
     /// of everything but the dense layers' weights.
     public let summedRanges: [Range<Int>]
     private let gradientSegments: [UnsafeMutablePointer<Float>]
-    private let denseLayers: [GlobalBatchWeightGradient]
+    private let denseLayers: [RowSplitLinear]
 
     /// Collective. Moves `arena` and `optimizer` into shared memory, or returns nil (on every
     /// rank alike) when the ranks do not all share one host; throws `SharedMemoryUnavailable`
@@ -47,7 +48,7 @@ public final class SharedArena {
         let padded = CacheLine.roundUp(max(arena.count, 1))
         let states = optimizer.stateNames.count
         let dense = globalBatch > 0 ? denseLayers : []
-        let staging = dense.map { GlobalBatchWeightGradient.stagingFloats(for: $0, globalBatch: globalBatch) }
+        let staging = dense.map { RowSplitLinear.stagingFloats(for: $0, globalBatch: globalBatch) }
         let floats = communicator.isRoot ? (1 + states + 2) * padded + staging.reduce(0, +) : padded
         guard let memory = try communicator.sharedMemory(floats: floats) else { return nil }
         return try SharedArena(communicator: communicator, memory: memory, arena: arena, optimizer: optimizer,
@@ -68,7 +69,8 @@ public final class SharedArena {
         var next = global + 2 * padded
         denseLayers = zip(dense, staging).map { layer, floats in
             defer { next += floats }
-            return GlobalBatchWeightGradient(layer: layer, staging: next, globalBatch: globalBatch, rank: rank, ranks: size)
+            return RowSplitLinear(layer: layer, staging: next, globalBatch: globalBatch, memory: memory,
+                                             rank: rank, ranks: size)
         }
         // Slice boundaries on cache lines, so no two ranks' updates write the same line. (Where
         // a dense layer's rows meet a summed range, two ranks may write one line of the global
@@ -120,6 +122,17 @@ public final class SharedArena {
     /// dense layer's X and dY in place (rows `shardOffset...` of the global batch).
     public func stage(shardOffset: Int) {
         for layer in denseLayers { layer.stage(shardOffset: shardOffset) }
+    }
+
+    /// After the forward pass: rethrows a barrier failure from a row-split layer's forward, or
+    /// returns the time the forward pass spent exchanging rows with the other ranks (and, of
+    /// it, waiting for them): communication, not forward computation.
+    public func finishForward() throws -> (seconds: Double, waiting: Double) {
+        if let failure = denseLayers.lazy.compactMap(\.failure).first { throw failure }
+        return denseLayers.reduce((0, 0)) { total, layer in
+            let exchange = layer.takeForwardExchange()
+            return (total.0 + exchange.seconds, total.1 + exchange.waiting)
+        }
     }
 
     /// Then: waits until every rank's gradients are complete and staged. (Time spent here is

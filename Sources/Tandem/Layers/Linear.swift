@@ -29,11 +29,18 @@ public final class Linear: Layer {
     public private(set) var input: Tensor?
     public private(set) var gradOutput: Tensor?
     /// Set when someone else forms the weight gradient from `input` and `gradOutput` (ranks
-    /// sharing one host form it for the global batch at once; see `GlobalBatchWeightGradient`),
+    /// sharing one host form it for the global batch at once; see `RowSplitLinear`),
     /// so backward leaves it out. The bias gradient and dX are always computed here.
     public var defersWeightGradient = false
     /// Where the weight lies in the arena.
     public var weightSlot: ParameterSlot { weight.slot }
+    /// Set when the ranks of one host compute this layer's training forward pass together,
+    /// each its rows of Y for the whole global batch (see `RowSplitLinear`): called
+    /// with the input and this rank's first sample in the global batch, it writes this rank's
+    /// Y, bias included.
+    public var globalBatchForward: ((_ input: Tensor, _ sampleOffset: Int, _ y: UnsafeMutablePointer<Float>) -> Void)?
+    public var weightValues: UnsafePointer<Float> { UnsafePointer(weight.value) }
+    public var biasValues: UnsafePointer<Float> { UnsafePointer(bias.value) }
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
@@ -63,6 +70,10 @@ public final class Linear: Layer {
         self.input = input
         let n = input.batch
         let y = output.tensor([n, outputs])
+        if context.training, let globalBatchForward {
+            globalBatchForward(input, context.globalSampleOffset, y.pointer)
+            return y
+        }
         // Start every row at the bias and let gemm accumulate x·Wᵀ onto it.
         Kernels.broadcastRows(bias.value, rows: n, columns: outputs, into: y.pointer)
         Kernels.gemm(.no, .yes, m: n, n: outputs, k: inputs,

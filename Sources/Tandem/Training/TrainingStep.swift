@@ -84,8 +84,11 @@ public final class TrainingStep {
         // 2. Forward and loss.
         let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shardOffset)
         let output = model.forward(x, context: context)
+        // Row-split dense layers exchange rows with the other ranks inside forward: that time
+        // is the gradient path's (communication and waiting), not forward computation.
+        let exchange = try shared?.finishForward() ?? (seconds: 0, waiting: 0)
         let shardLoss = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
-        t.forward = lap()
+        t.forward = lap() - exchange.seconds
 
         // 3. Backward. On the MPI path, finished layers go to the allreduce layer at once.
         allreduce.resetTiming()
@@ -109,7 +112,8 @@ public final class TrainingStep {
             t.backward = backwardAndStarts + lap()   // backward's products, only moved here
             statistics[2] += shared.sumShare()
             try communicator.allreduceSum(&statistics)
-            t.allreduce = staging + t.waiting + lap()
+            t.allreduce = staging + t.waiting + lap() + exchange.seconds
+            t.waiting += exchange.waiting
         } else {
             try allreduce.finish()
             try communicator.allreduceSum(&statistics)

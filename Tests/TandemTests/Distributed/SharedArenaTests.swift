@@ -66,13 +66,17 @@ final class SharedArenaTests: XCTestCase {
     }
 
     /// Dense layers' weight gradients are formed once, over the global batch, in rows shared
-    /// out among the ranks; everything else is summed in shares. Together they must give the
-    /// gradient one process computes for the whole batch, and the norm shares its norm.
-    func testDenseWeightGradientsAreFormedOverTheGlobalBatch() throws {
+    /// out among the ranks, and so is the forward pass of the first (large) one; everything
+    /// else is summed in shares. Every rank's output must be its rows of what one process
+    /// computes for the whole batch, the gradient that process's gradient, and the norm shares
+    /// its norm.
+    func testDenseLayersAreSplitByRowsOverTheGlobalBatch() throws {
         let ranks = 3, globalBatch = 10, inputs = 37, outputs = 7   // shards of 3, 3 and 4 samples
         func model() throws -> Sequential {
-            try Sequential([Linear(inputs, 11), Activation(.tanh), Linear(11, outputs)], inputShape: [inputs])
+            try Sequential([Linear(inputs, 29), Activation(.tanh), Linear(29, outputs)], inputShape: [inputs])
         }
+        XCTAssertTrue(RowSplitLinear.splitsForward(Linear(inputs, 29), globalBatch: globalBatch))
+        XCTAssertFalse(RowSplitLinear.splitsForward(Linear(29, outputs), globalBatch: globalBatch))
         func sample(_ s: Int, _ i: Int) -> Float { Float((s * 31 + i * 17) % 23) / 11 - 1 }
         func outputGradient(_ s: Int, _ o: Int) -> Float { Float((s * 13 + o * 5) % 9) / 4 - 1 }
         func batch(_ samples: Range<Int>) -> (x: Tensor, dy: Tensor) {
@@ -84,13 +88,14 @@ final class SharedArenaTests: XCTestCase {
         let single = try model()
         single.initializeParameters(seed: 7)
         let whole = batch(0..<globalBatch)
-        _ = single.forward(whole.x, context: ForwardContext(training: true))
+        let expectedOutput = single.forward(whole.x, context: ForwardContext(training: true)).scalars
         try single.backward(whole.dy)
         let expected = single.arena.gradientArray
 
         let group = ThreadGroup(size: ranks)
         let lock = NSLock()
         var global = [Float](), shares = [Double](repeating: 0, count: ranks)
+        var rankOutputs = [[Float]](repeating: [], count: ranks)
         let error = group.run { communicator in
             let rank = communicator.rank
             let net = try model()
@@ -101,7 +106,8 @@ final class SharedArenaTests: XCTestCase {
                                                             globalBatch: globalBatch))
             let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: ranks)
             let part = batch(shard)
-            _ = net.forward(part.x, context: ForwardContext(training: true))
+            let output = net.forward(part.x, context: ForwardContext(training: true, globalSampleOffset: shard.lowerBound))
+            _ = try shared.finishForward()
             try net.backward(part.dy)
             shared.stage(shardOffset: shard.lowerBound)
             try shared.waitForAllGradients()
@@ -109,10 +115,15 @@ final class SharedArenaTests: XCTestCase {
             try communicator.barrier()
             lock.lock()
             shares[rank] = share
+            rankOutputs[rank] = output.scalars
             if rank == 0 { global = Array(UnsafeBufferPointer(start: net.arena.globalGradients, count: net.parameterCount)) }
             lock.unlock()
         }
         XCTAssertNil(error)
+        XCTAssertEqual(rankOutputs.flatMap { $0 }.count, expectedOutput.count)
+        for (i, (a, b)) in zip(rankOutputs.flatMap { $0 }, expectedOutput).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b)), "output \(i)")
+        }
         XCTAssertEqual(global.count, expected.count)
         let scale = expected.map(abs).max() ?? 1
         for (i, (a, b)) in zip(global, expected).enumerated() {
