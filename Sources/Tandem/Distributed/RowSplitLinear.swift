@@ -12,14 +12,16 @@ import Foundation
 /// each element written once, no separate sum, and every element the very product a single
 /// process computes for the whole batch.
 ///
-/// The forward pass too, for layers whose weights outweigh their activations (the MLP's first
-/// layer, the `cnn`'s big one): each rank stages its samples' X, and after a barrier computes
-/// its rows of Y = X·Wᵀ + b for the global batch; after a second barrier it takes its samples'
-/// rows of Y. In a layer that needs no input gradient (an MLP's first) a rank then hardly ever
-/// reads the rows of W another rank updates, which on this machine is what a data-parallel step
-/// pays most for when the two cores are far apart (a cache line updated on one core and read on
-/// the other costs a round trip between them, 80–530 ns here). The input gradient dX = dY·W
-/// stays with each rank (it needs all of W's rows for its own samples).
+/// The forward pass too, for a model's first layer when its weights outweigh its activations
+/// (an MLP's 784 → 256): each rank stages its samples' X, and after a barrier computes its rows
+/// of Y = X·Wᵀ + b for the global batch; after a second barrier it takes its samples' rows of
+/// Y. As the first layer needs no input gradient, a rank then hardly ever reads the rows of W
+/// another rank updates, which on this machine is what a data-parallel step pays most for when
+/// the two cores are far apart (a cache line updated on one core and read on the other costs a
+/// round trip between them, 80–530 ns here). A later layer would still read all of W for its
+/// input gradient dX = dY·W, so splitting its forward pass saves little, and its two barriers
+/// make the ranks wait for each other mid-step (measured on the `cnn`: no gain in throughput,
+/// and several ms a step more waiting).
 public final class RowSplitLinear {
     let layer: Linear
     /// This rank's rows (output units) of dW, and of Y when the forward pass is split.
@@ -40,10 +42,11 @@ public final class RowSplitLinear {
     /// barriers for the other ranks, since `takeForwardExchange`.
     private var exchangeSeconds = 0.0, waitingSeconds = 0.0
 
-    /// Whether the ranks should split this layer's forward pass too: when its weights outweigh
-    /// the activations that splitting makes cross between the ranks.
+    /// Whether the ranks should split this layer's forward pass too: when it is the model's
+    /// first layer and its weights outweigh the activations that splitting makes cross between
+    /// the ranks.
     public static func splitsForward(_ layer: Linear, globalBatch: Int) -> Bool {
-        layer.inputs * layer.outputs > globalBatch * (layer.inputs + 2 * layer.outputs)
+        layer.isFirstTrainable && layer.inputs * layer.outputs > globalBatch * (layer.inputs + 2 * layer.outputs)
     }
 
     /// The floats of staging one layer needs for `globalBatch` samples, in whole cache lines.

@@ -32,6 +32,9 @@ public final class Linear: Layer {
     /// sharing one host form it for the global batch at once; see `RowSplitLinear`),
     /// so backward leaves it out. The bias gradient and dX are always computed here.
     public var defersWeightGradient = false
+    /// Set by `Sequential` when no layer before this one has parameters, so that backward
+    /// never asks for this layer's input gradient.
+    public internal(set) var isFirstTrainable = false
     /// Where the weight lies in the arena.
     public var weightSlot: ParameterSlot { weight.slot }
     /// Set when the ranks of one host compute this layer's training forward pass together,

@@ -33,6 +33,7 @@ public final class Sequential {
         parameterRanges = ranges
         arena = ParameterArena(slots: slots)
         firstTrainableLayer = ranges.firstIndex { !$0.isEmpty } ?? layers.count
+        if firstTrainableLayer < layers.count { (layers[firstTrainableLayer] as? Linear)?.isFirstTrainable = true }
         // A ReLU right after a convolution runs inside the convolution's reorder passes.
         for (first, second) in zip(layers, layers.dropFirst()) {
             if let convolution = first as? Conv2D, let activation = second as? Activation, case .relu = activation.function {

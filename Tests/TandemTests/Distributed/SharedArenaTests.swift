@@ -75,8 +75,10 @@ final class SharedArenaTests: XCTestCase {
         func model() throws -> Sequential {
             try Sequential([Linear(inputs, 29), Activation(.tanh), Linear(29, outputs)], inputShape: [inputs])
         }
-        XCTAssertTrue(RowSplitLinear.splitsForward(Linear(inputs, 29), globalBatch: globalBatch))
-        XCTAssertFalse(RowSplitLinear.splitsForward(Linear(29, outputs), globalBatch: globalBatch))
+        let layers = try model().layers.compactMap { $0 as? Linear }
+        XCTAssertTrue(RowSplitLinear.splitsForward(layers[0], globalBatch: globalBatch))
+        XCTAssertFalse(RowSplitLinear.splitsForward(layers[1], globalBatch: globalBatch))
+        XCTAssertFalse(RowSplitLinear.splitsForward(Linear(inputs, 29), globalBatch: globalBatch), "not first in a model")
         func sample(_ s: Int, _ i: Int) -> Float { Float((s * 31 + i * 17) % 23) / 11 - 1 }
         func outputGradient(_ s: Int, _ o: Int) -> Float { Float((s * 13 + o * 5) % 9) / 4 - 1 }
         func batch(_ samples: Range<Int>) -> (x: Tensor, dy: Tensor) {

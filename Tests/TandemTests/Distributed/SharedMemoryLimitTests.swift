@@ -3,7 +3,7 @@ import XCTest
 
 /// Open MPI backs the shared arena with a file in /dev/shm, which containers often keep small
 /// (Docker: 64 MB). Under a 40 MB /dev/shm (a private mount namespace, so the machine's own
-/// /dev/shm is untouched) the cnn's shared model (99 MB with Open MPI's margin) does not fit:
+/// /dev/shm is untouched) the cnn's shared model (98 MB with Open MPI's margin) does not fit:
 /// `--reduce auto` must fall back to the MPI allreduce with a warning and train normally, and
 /// `--reduce shared-memory` must stop with one line naming the problem, never a SIGBUS. The
 /// small MLP still fits and keeps the shared path.
