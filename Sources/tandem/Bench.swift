@@ -11,6 +11,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmupSteps = 20
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
+    @Flag(help: "Measure how long one cache line takes from core 0 to core 1 and back (run it without mpirun).")
+    var coreLatency = false
 
     func run() throws {
         var config = TrainingConfig()
@@ -21,6 +23,7 @@ struct Bench: ParsableCommand {
         config.runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-bench-\(getpid())").path
         let (steps, warmup, json) = (self.steps, warmupSteps, self.json)
         if allreduce { return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, json: json) }
+        if coreLatency { return try Bench.coreRoundTrip(json: json) }
         Job.run(simulatedRanks: options.simulateRanks) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps)
@@ -28,6 +31,21 @@ struct Bench: ParsableCommand {
                 try? FileManager.default.removeItem(atPath: config.runDirectory!)
                 print(json ? report.json : report.text)
             }
+        }
+    }
+
+    static func coreRoundTrip(json: Bool) throws {
+        guard let samples = CoreLatency.roundTrips() else {
+            FileHandle.standardError.write("tandem: error: cannot run threads on cores 0 and 1 (this process may use \(ProcessInfo.processInfo.activeProcessorCount) core(s))\n".data(using: .utf8)!)
+            Foundation.exit(1)
+        }
+        let median = samples.sorted()[samples.count / 2]
+        if json {
+            let object: [String: Any] = ["core_round_trip_ns": median, "samples_ns": samples]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(String(format: "one cache line from core 0 to core 1 and back: %.0f ns (median of %d; %@)", median, samples.count,
+                         samples.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
         }
     }
 

@@ -35,4 +35,9 @@ void tandem_winograd_output_gradient(const float *dy, const float *y, int N, int
                                      int Ho, int Wo, float *Mhat, float *biasGradient, int accumulate, long ld);
 void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, int tilesX, float *dpadded, long ld);
 
+/* Nanoseconds per round trip of one cache line between a thread
+   pinned to core `first` and one pinned to core `second`, over `rounds` round trips; -1 when
+   the threads cannot be pinned there. */
+double tandem_core_round_trip_ns(int first, int second, long rounds);
+
 #endif

@@ -18,7 +18,7 @@ import Foundation
 /// Y. As the first layer needs no input gradient, a rank then hardly ever reads the rows of W
 /// another rank updates, which on this machine is what a data-parallel step pays most for when
 /// the two cores are far apart (a cache line updated on one core and read on the other costs a
-/// round trip between them, 80–530 ns here). A later layer would still read all of W for its
+/// round trip between them, 80–1,000 ns here). A later layer would still read all of W for its
 /// input gradient dX = dY·W, so splitting its forward pass saves little, and its two barriers
 /// make the ranks wait for each other mid-step (measured on the `cnn`: no gain in throughput,
 /// and several ms a step more waiting).

@@ -44,4 +44,24 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(one["reduce"] as? String, "none")
         XCTAssertEqual(try split(one)["allreduce_exposed"] ?? 1, 0, accuracy: 0.01)
     }
+
+    /// `tandem bench --core-latency`: five positive round trips between cores 0 and 1 and their
+    /// median, or, where this process cannot use two cores, a one-line error.
+    func testCoreLatencyProbe() throws {
+        let result = try TandemBinary.run(["bench", "--core-latency", "--json"], timeout: 60)
+        if ProcessInfo.processInfo.activeProcessorCount < 2 {
+            XCTAssertNotEqual(result.status, 0, result.summary)
+            XCTAssertTrue(result.stderr.contains("cores 0 and 1"), result.summary)
+            return
+        }
+        XCTAssertEqual(result.status, 0, result.summary)
+        let line = try XCTUnwrap(result.stdout.split(separator: "\n").last.map(String.init), result.summary)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+        let samples = try XCTUnwrap(report["samples_ns"] as? [Double], line)
+        XCTAssertEqual(samples.count, 5)
+        let median = try XCTUnwrap(report["core_round_trip_ns"] as? Double, line)
+        XCTAssertEqual(median, samples.sorted()[2])
+        // A round trip is two cache-line transfers: more than a nanosecond, far less than a millisecond.
+        for sample in samples { XCTAssertGreaterThan(sample, 1); XCTAssertLessThan(sample, 1e6) }
+    }
 }
