@@ -8,7 +8,7 @@
 /* Two threads pinned to two cores hand one cache line back and forth: each round trip is two
    transfers of the line between the cores' caches. On a virtual machine this time is not a
    constant: where the hypervisor places the two virtual cores decides it (seen on the 2-core
-   target: 80-130 ns at some moments, 420-1,000 ns at others), and a data-parallel step on one
+   target: 80-200 ns at some moments, 420-1,000 ns at others), and a data-parallel step on one
    host pays it for every weight one rank updates and the other reads. */
 
 typedef struct {

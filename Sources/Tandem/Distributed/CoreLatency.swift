@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Ranks on one host exchange every updated weight through the caches, so this round trip is a
 /// cost of each step that the code does not control. On a virtual machine it changes with where
-/// the hypervisor places the virtual cores (on the 2-core target: 80–130 ns at some moments,
+/// the hypervisor places the virtual cores (on the 2-core target: 80–200 ns at some moments,
 /// 420–1,000 ns at others), which is why `scripts/scaling` records it beside every round.
 public enum CoreLatency {
     /// `repeats` measurements of `rounds` round trips each between cores 0 and 1, in
