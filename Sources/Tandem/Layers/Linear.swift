@@ -42,6 +42,7 @@ public final class Linear: Layer {
     /// with the input and this rank's first sample in the global batch, it writes this rank's
     /// Y, bias included.
     public var globalBatchForward: ((_ input: Tensor, _ sampleOffset: Int, _ y: UnsafeMutablePointer<Float>) -> Void)?
+    /// The current weights [out, in] and biases, read-only, for whoever computes with them.
     public var weightValues: UnsafePointer<Float> { UnsafePointer(weight.value) }
     public var biasValues: UnsafePointer<Float> { UnsafePointer(bias.value) }
     private let output = FloatBuffer()

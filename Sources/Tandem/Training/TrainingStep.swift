@@ -32,10 +32,12 @@ public struct StepOutcome {
 /// 5. rank 0 decides clipping (or skipping a non-finite step) and every rank applies it;
 /// 6. the optimizer updates the arena, identically on every rank.
 ///
-/// When every rank shares one host (`SharedArena`), steps 3-6 take their same-host form: no
-/// messages during backward; in step 4 each rank sums its slice of all ranks' gradients from
-/// shared memory (and its rows of the dense layers' weight gradients, over the global batch);
-/// in step 6 each rank updates its slice of the one shared copy of the model.
+/// When every rank shares one host (`SharedArena`), steps 2-6 take their same-host form: in
+/// step 2 a first dense layer's forward product is split by rows over the global batch
+/// (`RowSplitLinear`); no messages during backward; in step 4 each rank sums its share of all
+/// ranks' gradients from shared memory (and forms its rows of the dense layers' weight
+/// gradients, over the global batch); in step 6 each rank updates its slice of the one shared
+/// copy of the model.
 public final class TrainingStep {
     public let communicator: Communicator
     public let model: Sequential
