@@ -34,8 +34,6 @@ public final class RowSplitLinear {
     private let stagedOutput: UnsafeMutablePointer<Float>?
     private let globalBatch: Int
     private let memory: SharedMemory
-    /// Whether this step's X is staged already (by the forward pass).
-    private var inputStaged = false
     /// A barrier that failed inside the forward pass (which cannot throw), for `TrainingStep`.
     private(set) var failure: Error?
     /// Time the forward pass spent exchanging rows (staging and copying) and, apart, waiting at
@@ -75,18 +73,12 @@ public final class RowSplitLinear {
         guard let stagedOutput else { preconditionFailure("RowSplitLinear.forward on a layer whose forward is not split") }
         let n = input.batch
         precondition(sampleOffset + n <= globalBatch, "a shard outside the global batch the staging was made for")
-        var clock = Date.timeIntervalSinceReferenceDate
-        func lap() -> Double {
-            let now = Date.timeIntervalSinceReferenceDate
-            defer { clock = now }
-            return now - clock
-        }
+        var clock = Stopwatch()
         (stagedInput + sampleOffset * inputs).update(from: input.pointer, count: n * inputs)
-        inputStaged = true
         do {
-            exchangeSeconds += lap()
+            exchangeSeconds += clock.lap()
             try memory.synchronize()
-            waitingSeconds += lap()
+            waitingSeconds += clock.lap()
             if !rows.isEmpty {
                 let bias = layer.biasValues + rows.lowerBound
                 for s in 0..<globalBatch { (stagedOutput + s * outputs + rows.lowerBound).update(from: bias, count: rows.count) }
@@ -94,11 +86,11 @@ public final class RowSplitLinear {
                              a: stagedInput, lda: inputs, b: layer.weightValues + rows.lowerBound * inputs, ldb: inputs,
                              beta: 1, c: stagedOutput + rows.lowerBound, ldc: outputs)
             }
-            _ = lap()
+            _ = clock.lap()   // the product is forward computation
             try memory.synchronize()
-            waitingSeconds += lap()
+            waitingSeconds += clock.lap()
             y.update(from: stagedOutput + sampleOffset * outputs, count: n * outputs)
-            exchangeSeconds += lap()
+            exchangeSeconds += clock.lap()
         } catch {
             failure = error
             y.update(repeating: 0, count: n * outputs)
@@ -111,16 +103,16 @@ public final class RowSplitLinear {
         return (exchangeSeconds + waitingSeconds, waitingSeconds)
     }
 
-    /// After this rank's backward: copies its samples' rows of X (unless the forward pass did)
-    /// and of dY to their place in the global batch (rows `shardOffset...`).
+    /// After this rank's backward: copies its samples' rows of X (unless the training forward
+    /// pass, split, staged them already) and of dY to their place in the global batch (rows
+    /// `shardOffset...`).
     func stage(shardOffset: Int) {
         guard let input = layer.input, let gradOutput = layer.gradOutput else {
             preconditionFailure("RowSplitLinear.stage before the layer's backward")
         }
         let n = gradOutput.batch
         precondition(shardOffset + n <= globalBatch, "a shard outside the global batch the staging was made for")
-        if !inputStaged { (stagedInput + shardOffset * inputs).update(from: input.pointer, count: n * inputs) }
-        inputStaged = false
+        if stagedOutput == nil { (stagedInput + shardOffset * inputs).update(from: input.pointer, count: n * inputs) }
         (stagedGradOutput + shardOffset * outputs).update(from: gradOutput.pointer, count: n * outputs)
     }
 

@@ -70,18 +70,13 @@ public final class TrainingStep {
     public func run(dataset: Dataset, indices: ArraySlice<Int>, shardOffset: Int, globalBatch: Int,
                     step: Int, learningRate: Float, measureHealth: Bool = false) throws -> StepOutcome {
         var t = StepTimings()
-        var clock = Date.timeIntervalSinceReferenceDate
-        func lap() -> Double {
-            let now = Date.timeIntervalSinceReferenceDate
-            defer { clock = now }
-            return now - clock
-        }
+        var clock = Stopwatch()
 
         // 1. This rank's shard.
         let x = input.tensor([indices.count] + dataset.sampleShape)
         if labels.count != indices.count { labels = [Int32](repeating: 0, count: indices.count) }
         labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
-        t.data = lap()
+        t.data = clock.lap()
 
         // 2. Forward and loss.
         let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shardOffset)
@@ -90,7 +85,7 @@ public final class TrainingStep {
         // is the gradient path's (communication and waiting), not forward computation.
         let exchange = try shared?.finishForward() ?? (seconds: 0, waiting: 0)
         let shardLoss = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
-        t.forward = lap() - exchange.seconds
+        t.forward = clock.lap() - exchange.seconds
 
         // 3. Backward. On the MPI path, finished layers go to the allreduce layer at once.
         allreduce.resetTiming()
@@ -99,7 +94,7 @@ public final class TrainingStep {
             gradOutput[flat: 0] = .nan   // as if the loss had overflowed on this rank alone
         }
         try model.backward(gradOutput, layerDone: shared == nil ? allreduce.layerDone : { _ in })
-        let backwardAndStarts = lap()
+        let backwardAndStarts = clock.lap()
 
         // 4. Complete the gradient sum, and sum the loss statistics alongside. On the shared
         //    arena each rank sums its share (and forms its rows of the dense layers' weight
@@ -107,39 +102,38 @@ public final class TrainingStep {
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct); statistics[2] = 0
         if let shared {
             shared.stage(shardOffset: shardOffset)
-            let staging = lap()
+            let staging = clock.lap()
             try shared.waitForAllGradients()
-            t.waiting = lap()
+            t.waiting = clock.lap()
             statistics[2] = shared.formDenseWeightGradients(samples: globalBatch)
-            t.backward = backwardAndStarts + lap()   // backward's products, only moved here
+            t.backward = backwardAndStarts + clock.lap()   // backward's products, only moved here
             statistics[2] += shared.sumShare()
             try communicator.allreduceSum(&statistics)
-            t.allreduce = staging + t.waiting + lap() + exchange.seconds
+            t.allreduce = staging + t.waiting + clock.lap() + exchange.seconds
             t.waiting += exchange.waiting
         } else {
             try allreduce.finish()
             try communicator.allreduceSum(&statistics)
             t.allreduce = allreduce.exposedSeconds
             t.allreduceSpan = allreduce.totalSeconds
-            t.backward = backwardAndStarts + lap() - t.allreduce
-            clock = Date.timeIntervalSinceReferenceDate
+            t.backward = backwardAndStarts + clock.lap() - t.allreduce
         }
 
         // 5. Rank zero's decision: clip by a common factor, or skip the step everywhere.
         let gradientNorms = measureHealth ? probe.beforeUpdate(model) : []
         let decision = shared == nil ? try authority.decide(model.arena) : try authority.decide(sumOfSquares: statistics[2])
-        t.clip = lap()
+        t.clip = clock.lap()
 
         // 6. The update (of this rank's slice, on the shared arena), clipping as it goes.
         if !decision.skip {
             optimizer.step(model.arena, learningRate: learningRate, range: shared?.ownedRange ?? 0..<model.arena.count,
                            gradientScale: decision.gradientScale)
         }
-        t.optimizer = lap()
+        t.optimizer = clock.lap()
         if let shared {
             // Waiting for the other slices is part of the same-host gradient path, not hidden.
             try shared.finishUpdate()
-            let wait = lap()
+            let wait = clock.lap()
             t.waiting += wait
             t.allreduce += wait
             t.allreduceSpan = t.allreduce
