@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
             FileHandle.standardError.write("tandem: error: cannot run threads on cores 0 and 1 (this process may use \(ProcessInfo.processInfo.activeProcessorCount) core(s))\n".data(using: .utf8)!)
             Foundation.exit(1)
         }
-        let median = samples.sorted()[samples.count / 2]
+        let median = samples.median
         if json {
             let object: [String: Any] = ["core_round_trip_ns": median, "samples_ns": samples]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))

@@ -35,7 +35,7 @@ public enum AllreduceBenchmark {
                 if slice[0] > 1e6 { slice.update(repeating: 1) }
             }
             // Every rank must agree on the figure: take rank 0's, broadcast.
-            var median = [times.sorted()[times.count / 2]]
+            var median = [times.median]
             try communicator.broadcast(&median, root: 0)
             let bytes = count * MemoryLayout<Float>.size
             let factor = communicator.size > 1 ? 2 * (p - 1) / p : 1

@@ -66,15 +66,11 @@ public enum Benchmark {
                 splits.append(outcome.timings)
             }
         }
-        func median(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
-        }
         var split = StepTimings()
-        split.data = median(splits.map(\.data)); split.forward = median(splits.map(\.forward))
-        split.backward = median(splits.map(\.backward)); split.allreduce = median(splits.map(\.allreduce))
-        split.clip = median(splits.map(\.clip)); split.optimizer = median(splits.map(\.optimizer))
-        split.allreduceSpan = median(splits.map(\.allreduceSpan)); split.waiting = median(splits.map(\.waiting))
+        split.data = splits.map(\.data).median; split.forward = splits.map(\.forward).median
+        split.backward = splits.map(\.backward).median; split.allreduce = splits.map(\.allreduce).median
+        split.clip = splits.map(\.clip).median; split.optimizer = splits.map(\.optimizer).median
+        split.allreduceSpan = splits.map(\.allreduceSpan).median; split.waiting = splits.map(\.waiting).median
         // Peak resident memory of this process (Linux reports ru_maxrss in KiB); the largest rank's.
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
@@ -83,7 +79,7 @@ public enum Benchmark {
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
                                bucketMegabytes: config.bucketMegabytes, reduce: trainer.step.reductionPath,
                                oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
-                               stepSeconds: median(walls), split: split,
+                               stepSeconds: walls.median, split: split,
                                peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024)
     }
 }
