@@ -15,7 +15,8 @@ typedef struct {
     _Alignas(64) _Atomic long turn;
     _Alignas(64) int core;
     long rounds;
-    int pinned;
+    /* The partner's answer before any spinning: 1 pinned, -1 could not pin; 0 not yet. */
+    _Atomic int pinned;
 } rally;
 
 static int pin_to(int core) {
@@ -27,7 +28,11 @@ static int pin_to(int core) {
 
 static void *answer(void *argument) {
     rally *r = argument;
-    r->pinned = pin_to(r->core);
+    int pinned = pin_to(r->core);
+    atomic_store_explicit(&r->pinned, pinned ? 1 : -1, memory_order_release);
+    /* Unpinned, both threads could share one core, where spinning on each other takes a time
+       slice per turn: give up before the rally starts. */
+    if (!pinned) return NULL;
     for (long i = 0; i < r->rounds; i++) {
         while (atomic_load_explicit(&r->turn, memory_order_acquire) != 2 * i + 1) {}
         atomic_store_explicit(&r->turn, 2 * i + 2, memory_order_release);
@@ -36,26 +41,30 @@ static void *answer(void *argument) {
 }
 
 double tandem_core_round_trip_ns(int first, int second, long rounds) {
-    rally r = {.core = second, .rounds = rounds, .pinned = 0};
+    rally r = {.core = second, .rounds = rounds};
     atomic_init(&r.turn, 0);
+    atomic_init(&r.pinned, 0);
     cpu_set_t before;
     if (pthread_getaffinity_np(pthread_self(), sizeof before, &before) != 0) return -1;
     if (!pin_to(first)) return -1;
+    double result = -1;
     pthread_t partner;
-    if (pthread_create(&partner, NULL, answer, &r) != 0) {
-        pthread_setaffinity_np(pthread_self(), sizeof before, &before);
-        return -1;
+    if (pthread_create(&partner, NULL, answer, &r) == 0) {
+        int pinned;
+        while ((pinned = atomic_load_explicit(&r.pinned, memory_order_acquire)) == 0) sched_yield();
+        if (pinned > 0) {
+            struct timespec start, end;
+            clock_gettime(CLOCK_MONOTONIC, &start);
+            for (long i = 0; i < rounds; i++) {
+                atomic_store_explicit(&r.turn, 2 * i + 1, memory_order_release);
+                while (atomic_load_explicit(&r.turn, memory_order_acquire) != 2 * i + 2) {}
+            }
+            clock_gettime(CLOCK_MONOTONIC, &end);
+            double seconds = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
+            result = seconds / (double)rounds * 1e9;
+        }
+        pthread_join(partner, NULL);
     }
-    struct timespec start, end;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (long i = 0; i < rounds; i++) {
-        atomic_store_explicit(&r.turn, 2 * i + 1, memory_order_release);
-        while (atomic_load_explicit(&r.turn, memory_order_acquire) != 2 * i + 2) {}
-    }
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    pthread_join(partner, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof before, &before);
-    if (!r.pinned) return -1;
-    double seconds = (double)(end.tv_sec - start.tv_sec) + 1e-9 * (double)(end.tv_nsec - start.tv_nsec);
-    return seconds / (double)rounds * 1e9;
+    return result;
 }

@@ -1,5 +1,4 @@
 import CKernels
-import Foundation
 
 /// How far apart the cores that two ranks run on are: the time one cache line takes to go from
 /// core 0 to core 1 and back.
@@ -10,10 +9,10 @@ import Foundation
 /// 420–1,000 ns at others), which is why `scripts/scaling` records it beside every round.
 public enum CoreLatency {
     /// `repeats` measurements of `rounds` round trips each between cores 0 and 1, in
-    /// nanoseconds per round trip; nil when this process cannot run threads on both cores.
-    /// Run it alone: a second process spinning on those cores would be measured too.
+    /// nanoseconds per round trip; nil when this process cannot run threads on both cores
+    /// (the kernel finds that out before any spinning). Run it alone: a second process
+    /// spinning on those cores would be measured too.
     public static func roundTrips(repeats: Int = 5, rounds: Int = 20_000) -> [Double]? {
-        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return nil }
         var samples: [Double] = []
         for _ in 0..<repeats {
             let nanoseconds = tandem_core_round_trip_ns(0, 1, rounds)
