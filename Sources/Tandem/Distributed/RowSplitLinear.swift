@@ -40,6 +40,13 @@ public final class RowSplitLinear {
     /// barriers for the other ranks, since `takeForwardExchange`.
     private var exchangeSeconds = 0.0, waitingSeconds = 0.0
 
+    /// The arena range of this rank's rows of the weight: the rank forms their gradient, so
+    /// it updates them too (`SharedArena.ownedRanges`).
+    var ownedWeights: Range<Int> {
+        let start = layer.weightSlot.offset
+        return (start + rows.lowerBound * inputs)..<(start + rows.upperBound * inputs)
+    }
+
     /// Whether the ranks should split this layer's forward pass too: when it is the model's
     /// first layer and its weights outweigh the activations that splitting makes cross between
     /// the ranks.

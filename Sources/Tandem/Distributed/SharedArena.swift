@@ -2,12 +2,12 @@ import CKernels
 
 /// The allreduce layer's same-host path: when every rank of the job runs on one host, the ranks
 /// keep **one** copy of the weights, of the optimizer state and of the global gradient in
-/// shared memory, and each rank owns a slice of it.
+/// shared memory, and each rank owns a part of it (the ranges whose global gradient it forms).
 ///
 /// After backward, the ranks sum their gradients straight out of each other's memory (one pass,
 /// no messages, no copies) into the one global gradient, each rank a share of the elements, and
 /// measure their share of the global norm in the same pass; rank 0 turns the shares into the
-/// clip decision; then each rank runs the optimizer over its slice only, and one barrier later
+/// clip decision; then each rank runs the optimizer over the ranges it formed only, and one barrier later
 /// every rank sees the whole updated model. Compared with an MPI allreduce followed by every
 /// rank updating every weight, no gradient is copied into a message, each value is read once
 /// where it lies, and the optimizer's work is divided instead of repeated (measured on the
@@ -30,8 +30,13 @@ public final class SharedArena {
     public let communicator: Communicator
     public let memory: SharedMemory
     public let arena: ParameterArena
-    /// The part of the arena this rank updates; slices tile the arena in rank order.
-    public let ownedRange: Range<Int>
+    /// The arena ranges this rank updates (sorted): exactly those whose global gradient it
+    /// forms, its rows of the dense layers' weights and its `summedRanges`. A rank thus reads
+    /// back only gradients it wrote itself, and the first layer's rows that it multiplies in
+    /// the split forward pass are the rows it updates: on a host whose cores are far apart,
+    /// every line of memory that goes from one core to the other and back costs a round trip.
+    /// All ranks' ranges together tile the arena.
+    public let ownedRanges: [Range<Int>]
     /// The arena ranges whose gradients this rank sums from every rank's gradients: its share
     /// of everything but the dense layers' weights.
     public let summedRanges: [Range<Int>]
@@ -72,10 +77,9 @@ public final class SharedArena {
             return RowSplitLinear(layer: layer, staging: next, globalBatch: globalBatch, memory: memory,
                                              rank: rank, ranks: size)
         }
-        // Slice boundaries on cache lines, so no two ranks' updates write the same line. (Where
-        // a dense layer's rows meet a summed range, two ranks may write one line of the global
-        // gradient: different floats of it, which is correct, merely not the fastest.)
-        ownedRange = Self.share(of: [0..<arena.count], rank: rank, ranks: size)
+        // Shares of the summed ranges end on cache lines, so no two ranks write the same line.
+        // (Where one rank's rows of a dense layer meet another's, or a summed range, two ranks
+        // may write one line: different floats of it, which is correct, merely not the fastest.)
         let weights = dense.map { $0.weightSlot.offset..<($0.weightSlot.offset + $0.weightSlot.count) }
         let summed = Self.complement(of: weights, in: 0..<arena.count)
         let cut = Self.share(of: summed, rank: rank, ranks: size)
@@ -83,6 +87,8 @@ public final class SharedArena {
             let part = range.clamped(to: cut)
             return part.isEmpty ? nil : part
         }
+        ownedRanges = (denseLayers.map(\.ownedWeights) + summedRanges).filter { !$0.isEmpty }
+            .sorted { $0.lowerBound < $1.lowerBound }
         try memory.synchronize()
     }
 
@@ -159,7 +165,7 @@ public final class SharedArena {
         }
     }
 
-    /// Step 6's end: waits until every rank has updated its slice, so that the next forward
+    /// Step 6's end: waits until every rank has updated its ranges, so that the next forward
     /// pass, anywhere, reads the whole updated model.
     public func finishUpdate() throws { try memory.synchronize() }
 }

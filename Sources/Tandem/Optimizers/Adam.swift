@@ -37,16 +37,18 @@ public final class Adam: Optimizer {
         v.relocate(to: memory + m.count, copying: copying)
     }
 
-    public func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale: Float) {
+    public func step(_ arena: ParameterArena, learningRate lr: Float, ranges: [Range<Int>], gradientScale: Float) {
         stepCount += 1
         let t = Double(stepCount)
         let stepSize = lr / Float(1 - pow(Double(beta1), t))
         let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
-        let lo = range.lowerBound
-        let theta = arena.values + lo, grad = arena.globalGradients + lo, m = m.pointer + lo, v = v.pointer + lo
         let b1 = beta1, b2 = beta2, eps = epsilon
         let l2 = decoupled ? 0 : weightDecay
         let shrink = decoupled ? 1 - lr * weightDecay : 1
-        tandem_adam_update(theta, grad, m, v, range.count, gradientScale, b1, b2, eps, l2, shrink, stepSize, correction2)
+        for range in ranges {
+            let lo = range.lowerBound
+            tandem_adam_update(arena.values + lo, arena.globalGradients + lo, m.pointer + lo, v.pointer + lo, range.count,
+                               gradientScale, b1, b2, eps, l2, shrink, stepSize, correction2)
+        }
     }
 }

@@ -13,10 +13,10 @@ public protocol Optimizer: AnyObject {
     /// Steps taken so far (Adam's bias correction depends on it).
     var stepCount: Int { get set }
     /// One update of `arena.values` from `arena.globalGradients` at learning rate `lr`, over the
-    /// elements in `range` only (ranks sharing one copy of the weights each update a slice),
-    /// reading each gradient as `gradient × gradientScale` (the clip coefficient: clipping
-    /// costs no pass of its own).
-    func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale: Float)
+    /// elements in `ranges` only (ranks sharing one copy of the weights each update their own
+    /// ranges of it), reading each gradient as `gradient × gradientScale` (the clip coefficient:
+    /// clipping costs no pass of its own). One step, however many ranges.
+    func step(_ arena: ParameterArena, learningRate lr: Float, ranges: [Range<Int>], gradientScale: Float)
     /// Moves the state into `memory`, `stateNames.count` consecutive blocks of `count` floats
     /// (the arena's size), copying what is there now when `copying`.
     func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool)
@@ -25,7 +25,7 @@ public protocol Optimizer: AnyObject {
 extension Optimizer {
     /// One plain update of the whole arena.
     public func step(_ arena: ParameterArena, learningRate lr: Float) {
-        step(arena, learningRate: lr, range: 0..<arena.count, gradientScale: 1)
+        step(arena, learningRate: lr, ranges: [0..<arena.count], gradientScale: 1)
     }
 }
 

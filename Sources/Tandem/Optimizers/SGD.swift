@@ -27,7 +27,12 @@ public final class SGD: Optimizer {
         if !stateNames.isEmpty { velocity.relocate(to: memory, copying: copying) }
     }
 
-    public func step(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale scale: Float) {
+    public func step(_ arena: ParameterArena, learningRate lr: Float, ranges: [Range<Int>], gradientScale scale: Float) {
+        for range in ranges { update(arena, learningRate: lr, range: range, gradientScale: scale) }
+        stepCount += 1
+    }
+
+    private func update(_ arena: ParameterArena, learningRate lr: Float, range: Range<Int>, gradientScale scale: Float) {
         let lo = range.lowerBound
         let theta = arena.values + lo, grad = arena.globalGradients + lo, b = velocity.pointer + lo
         let mu = momentum, wd = weightDecay, first = stepCount == 0
@@ -53,6 +58,5 @@ public final class SGD: Optimizer {
             theta[i] -= lr * g
             i += 1
         }
-        stepCount += 1
     }
 }

@@ -36,7 +36,7 @@ public struct StepOutcome {
 /// step 2 a first dense layer's forward product is split by rows over the global batch
 /// (`RowSplitLinear`); no messages during backward; in step 4 each rank sums its share of all
 /// ranks' gradients from shared memory (and forms its rows of the dense layers' weight
-/// gradients, over the global batch); in step 6 each rank updates its slice of the one shared
+/// gradients, over the global batch); in step 6 each rank updates its part of the one shared
 /// copy of the model.
 public final class TrainingStep {
     public let communicator: Communicator
@@ -124,14 +124,14 @@ public final class TrainingStep {
         let decision = shared == nil ? try authority.decide(model.arena) : try authority.decide(sumOfSquares: statistics[2])
         t.clip = clock.lap()
 
-        // 6. The update (of this rank's slice, on the shared arena), clipping as it goes.
+        // 6. The update (of this rank's part, on the shared arena), clipping as it goes.
         if !decision.skip {
-            optimizer.step(model.arena, learningRate: learningRate, range: shared?.ownedRange ?? 0..<model.arena.count,
+            optimizer.step(model.arena, learningRate: learningRate, ranges: shared?.ownedRanges ?? [0..<model.arena.count],
                            gradientScale: decision.gradientScale)
         }
         t.optimizer = clock.lap()
         if let shared {
-            // Waiting for the other slices is part of the same-host gradient path, not hidden.
+            // Waiting for the other ranks' parts is part of the same-host gradient path, not hidden.
             try shared.finishUpdate()
             let wait = clock.lap()
             t.waiting += wait

@@ -10,22 +10,29 @@ final class SharedArenaTests: XCTestCase {
         ParameterArena(slots: [ParameterSlot(name: "0.weight", shape: [count], offset: 0, count: count)])
     }
 
+    /// All ranks' owned ranges, sorted, must cover 0..<count without gaps or overlaps.
+    func assertTiles(_ ranges: [Range<Int>], count: Int, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        let pieces = ranges.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        XCTAssertEqual(pieces.first?.lowerBound, 0, message, file: file, line: line)
+        XCTAssertEqual(pieces.last?.upperBound, count, message, file: file, line: line)
+        for (a, b) in zip(pieces, pieces.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound, message, file: file, line: line) }
+    }
+
     func testSlicesTileTheArenaOnCacheLines() throws {
         for (count, ranks) in [(1_000, 2), (1_001, 3), (37, 4), (5, 3)] {
             let group = ThreadGroup(size: ranks)
             let lock = NSLock()
-            var ranges = [Range<Int>](repeating: 0..<0, count: ranks)
+            var ranges = [Range<Int>]()
             let error = group.run { communicator in
                 let arena = self.makeArena(count: count)
                 let shared = try XCTUnwrap(try SharedArena.make(communicator: communicator, arena: arena,
                                                                 optimizer: SGD(parameterCount: count)))
-                lock.lock(); ranges[communicator.rank] = shared.ownedRange; lock.unlock()
+                XCTAssertLessThanOrEqual(shared.ownedRanges.count, 1, "one piece without dense layers")
+                lock.lock(); ranges += shared.ownedRanges; lock.unlock()
             }
             XCTAssertNil(error)
-            XCTAssertEqual(ranges.first?.lowerBound, 0)
-            XCTAssertEqual(ranges.last?.upperBound, count, "\(count) on \(ranks)")
-            for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
-            for r in ranges.dropFirst() where r.lowerBound < count { XCTAssertEqual(r.lowerBound % CacheLine.floats, 0) }
+            assertTiles(ranges, count: count, "\(count) on \(ranks)")
+            for r in ranges where r.lowerBound > 0 { XCTAssertEqual(r.lowerBound % CacheLine.floats, 0) }
         }
     }
 
@@ -98,6 +105,7 @@ final class SharedArenaTests: XCTestCase {
         let lock = NSLock()
         var global = [Float](), shares = [Double](repeating: 0, count: ranks)
         var rankOutputs = [[Float]](repeating: [], count: ranks)
+        var owned = [Range<Int>](), parameterCount = 0
         let error = group.run { communicator in
             let rank = communicator.rank
             let net = try model()
@@ -118,10 +126,17 @@ final class SharedArenaTests: XCTestCase {
             lock.lock()
             shares[rank] = share
             rankOutputs[rank] = output.scalars
+            owned += shared.ownedRanges; parameterCount = net.parameterCount
+            // A rank updates the rows whose gradient it formed and whose product it computed.
+            let first = net.layers[0] as! Linear
+            let rows = (rank * 29 / ranks)..<((rank + 1) * 29 / ranks)
+            let weights = (first.weightSlot.offset + rows.lowerBound * inputs)..<(first.weightSlot.offset + rows.upperBound * inputs)
+            XCTAssertTrue(shared.ownedRanges.contains { $0 == weights }, "rank \(rank) owns its rows of the first layer")
             if rank == 0 { global = Array(UnsafeBufferPointer(start: net.arena.globalGradients, count: net.parameterCount)) }
             lock.unlock()
         }
         XCTAssertNil(error)
+        assertTiles(owned, count: parameterCount, "owned ranges with dense layers")
         XCTAssertEqual(rankOutputs.flatMap { $0 }.count, expectedOutput.count)
         for (i, (a, b)) in zip(rankOutputs.flatMap { $0 }, expectedOutput).enumerated() {
             XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b)), "output \(i)")
