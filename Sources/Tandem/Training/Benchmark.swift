@@ -18,6 +18,9 @@ public struct BenchmarkReport {
     public var split: StepTimings
     /// The largest peak resident memory of any rank, in MB.
     public var peakResidentMegabytes: Double
+    /// Each rank's median waiting at the shared path's barriers, in seconds: which rank is the
+    /// slow one (the others wait for it), and whether that stays the same rank.
+    public var waitingPerRank: [Double] = []
     public var samplesPerSecond: Double { Double(globalBatch) / stepSeconds }
 
     public var json: String {
@@ -30,6 +33,7 @@ public struct BenchmarkReport {
                          "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3,
                          "allreduce_waiting": split.waiting * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
+            "allreduce_waiting_ms_per_rank": waitingPerRank.map { $0 * 1e3 },
         ]
         let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
@@ -75,11 +79,13 @@ public enum Benchmark {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         let peaks = try communicator.allgather(UInt64(max(0, usage.ru_maxrss)))
+        let waits = try communicator.allgather(UInt64(max(0, split.waiting * 1e9)))
         return BenchmarkReport(model: config.model, worldSize: communicator.size, globalBatch: B,
                                blasThreads: Kernels.blasThreads, steps: steps, overlap: config.overlap,
                                bucketMegabytes: config.bucketMegabytes, reduce: trainer.step.reductionPath,
                                oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
                                stepSeconds: walls.median, split: split,
-                               peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024)
+                               peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024,
+                               waitingPerRank: waits.map { Double($0) / 1e9 })
     }
 }

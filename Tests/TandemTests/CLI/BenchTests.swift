@@ -31,6 +31,11 @@ final class BenchTests: XCTestCase {
         XCTAssertGreaterThan(phases["forward"] ?? 0, 0)
         XCTAssertGreaterThan(phases["allreduce_exposed"] ?? 0, 0, "the slice sum takes time")
         XCTAssertLessThanOrEqual(phases["allreduce_waiting"] ?? 1, phases["allreduce_exposed"] ?? 0)
+        // Every rank's waiting, rank 0's being the one in the split.
+        let waits = try XCTUnwrap(report["allreduce_waiting_ms_per_rank"] as? [Double], "\(report)")
+        XCTAssertEqual(waits.count, 2)
+        XCTAssertEqual(waits.first ?? -1, phases["allreduce_waiting"] ?? -2, accuracy: 1e-6)
+        XCTAssertTrue(waits.allSatisfy { $0 >= 0 && $0 < (report["step_ms"] as? Double ?? 0) }, "\(waits)")
     }
 
     func testReportOnTheMPIPathAndOneProcess() throws {
