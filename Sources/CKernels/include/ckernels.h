@@ -16,6 +16,11 @@ void tandem_adam_update(float *theta, const float *grad, float *m, float *v, siz
    its part of the global norm in the same pass. `dest` may be one of the sources. */
 double tandem_sum_slices(float *dest, const float *const *sources, int source_count, size_t count);
 
+/* out[i][j] = data[rows[i]][j] * scale for `count` rows of `features` bytes: a batch of images
+   gathered from a data set held as bytes, the next rows prefetched while one is converted. */
+void tandem_gather_bytes(const unsigned char *data, const long *rows, long count, long features, float scale,
+                         float *out);
+
 /* Winograd F(4x4, 5x5) for a stride-1 5x5 convolution (see winograd.c for the algebra and the
    layouts, Layers/WinogradConvolution.swift for the shapes). U and dU are [64][K][C]; V, M and
    Mhat are 64 matrices [C or K][ld], tandem_winograd_matrix_stride apart, with one column per (4x4 output tile, sample), ld = the number of

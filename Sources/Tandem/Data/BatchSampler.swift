@@ -28,6 +28,11 @@ public struct BatchSampler {
         (rank * globalBatch / worldSize)..<((rank + 1) * globalBatch / worldSize)
     }
 
+    /// The global batch number `batch` of an epoch's `order`: every rank's samples, in rank order.
+    public func globalBatch(order: [Int], batch: Int) -> ArraySlice<Int> {
+        order[(batch * globalBatch)..<((batch + 1) * globalBatch)]
+    }
+
     /// This rank's sample indices for batch `batch` of an epoch's `order`.
     public func indices(order: [Int], batch: Int, rank: Int, worldSize: Int) -> ArraySlice<Int> {
         let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: worldSize)

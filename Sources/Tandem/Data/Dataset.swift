@@ -1,3 +1,5 @@
+import CKernels
+
 /// Labelled samples held in memory, as compactly as they came.
 ///
 /// Images stay as bytes and are scaled to [0, 1] only when a batch is filled, so the training
@@ -35,20 +37,23 @@ public final class Dataset {
     public func fill<C: Collection>(indices: C, into x: UnsafeMutablePointer<Float>, labels y: UnsafeMutablePointer<Int32>)
     where C.Element == Int {
         let d = featuresPerSample
-        var row = 0
-        for index in indices {
-            let out = x + row * d
-            switch storage {
-            case .bytes(let bytes, let scale):
-                bytes.withUnsafeBufferPointer { b in
-                    let src = b.baseAddress! + index * d
-                    for j in 0..<d { out[j] = Float(src[j]) * scale }
-                }
-            case .floats(let floats):
-                floats.withUnsafeBufferPointer { f in out.update(from: f.baseAddress! + index * d, count: d) }
-            }
+        for (row, index) in indices.enumerated() {
+            precondition(index >= 0 && index < count, "sample \(index) outside a data set of \(count)")
             y[row] = labels[index]
-            row += 1
+        }
+        switch storage {
+        case .bytes(let bytes, let scale):
+            // Random rows of a large byte array: the C kernel keeps a few rows in flight.
+            func gather(_ rows: UnsafeBufferPointer<Int>) {
+                bytes.withUnsafeBufferPointer { b in
+                    tandem_gather_bytes(b.baseAddress, rows.baseAddress, rows.count, d, scale, x)
+                }
+            }
+            if indices.withContiguousStorageIfAvailable(gather) == nil { Array(indices).withUnsafeBufferPointer(gather) }
+        case .floats(let floats):
+            floats.withUnsafeBufferPointer { f in
+                for (row, index) in indices.enumerated() { (x + row * d).update(from: f.baseAddress! + index * d, count: d) }
+            }
         }
     }
 

@@ -124,6 +124,19 @@ public final class SharedArena {
         return parts
     }
 
+    /// Whether the training forward pass needs the whole global batch's input each step
+    /// (`provideGlobalInput`): when the model's first layer's forward pass is split by rows.
+    public var needsGlobalInput: Bool { denseLayers.contains { $0.needsGlobalInput } }
+
+    /// Step 1, when `needsGlobalInput`: `fill` writes the whole global batch's input,
+    /// [global batch × features], into this rank's buffer for the split first layer.
+    public func provideGlobalInput(_ fill: (UnsafeMutablePointer<Float>) -> Void) {
+        guard let layer = denseLayers.first(where: { $0.needsGlobalInput }) else {
+            preconditionFailure("provideGlobalInput without a split first layer")
+        }
+        layer.provideGlobalInput(fill)
+    }
+
     /// Step 4 begins, after this rank's backward: puts this rank's samples' rows of every
     /// dense layer's X and dY in place (rows `shardOffset...` of the global batch).
     public func stage(shardOffset: Int) {

@@ -51,7 +51,6 @@ public enum Benchmark {
         let communicator = trainer.communicator
         let config = trainer.config
         let B = config.globalBatch
-        let shard = BatchSampler.shard(globalBatch: B, rank: communicator.rank, worldSize: communicator.size)
         let perEpoch = trainer.sampler.stepsPerEpoch
         var order: [Int] = [], orderEpoch = -1
         var walls: [Double] = [], splits: [StepTimings] = []
@@ -61,9 +60,8 @@ public enum Benchmark {
             if epoch != orderEpoch { order = trainer.sampler.order(epoch: epoch); orderEpoch = epoch }
             let t0 = Date.timeIntervalSinceReferenceDate
             let outcome = try trainer.step.run(dataset: trainer.data.train,
-                                               indices: trainer.sampler.indices(order: order, batch: s % perEpoch,
-                                                                               rank: communicator.rank, worldSize: communicator.size),
-                                               shardOffset: shard.lowerBound, globalBatch: B, step: s,
+                                               batch: trainer.sampler.globalBatch(order: order, batch: s % perEpoch),
+                                               step: s,
                                                learningRate: config.learningRate)
             if s >= warmup {
                 walls.append(Date.timeIntervalSinceReferenceDate - t0)

@@ -212,9 +212,8 @@ public final class Trainer {
 
     /// Trains to the end and reports the final evaluation.
     public func run() throws -> TrainingSummary {
-        let rank = communicator.rank, size = communicator.size
+        let size = communicator.size
         let B = config.globalBatch
-        let shard = BatchSampler.shard(globalBatch: B, rank: rank, worldSize: size)
         let perEpoch = sampler.stepsPerEpoch
         let started = Date.timeIntervalSinceReferenceDate
         progress.line("tandem: \(config.model), \(model.parameterCount) parameters, \(size) rank\(size == 1 ? "" : "s"), "
@@ -240,8 +239,8 @@ public final class Trainer {
             let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
             let logged = (stepIndex + 1) % config.logEvery == 0
             let outcome = try step.run(dataset: data.train,
-                                       indices: sampler.indices(order: order, batch: batch, rank: rank, worldSize: size),
-                                       shardOffset: shard.lowerBound, globalBatch: B, step: stepIndex, learningRate: lr,
+                                       batch: sampler.globalBatch(order: order, batch: batch),
+                                       step: stepIndex, learningRate: lr,
                                        measureHealth: logged && communicator.isRoot)
             stepIndex += 1
             if let health = outcome.health { report(health, step: stepIndex) }

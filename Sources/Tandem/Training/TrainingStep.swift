@@ -53,7 +53,7 @@ public final class TrainingStep {
 
     private let probe = GradientHealthProbe()
     private let input = FloatBuffer()
-    private var labels: [Int32] = []
+    private var labels: [Int32] = [], batchLabels: [Int32] = []
     private var statistics = [Double](repeating: 0, count: 3)
 
     public init(communicator: Communicator, model: Sequential, loss: Loss, optimizer: Optimizer,
@@ -65,17 +65,31 @@ public final class TrainingStep {
     /// How this step sums gradients: "shared-memory", "mpi", or "none" for a single rank.
     public var reductionPath: String { communicator.size == 1 ? "none" : shared == nil ? "mpi" : "shared-memory" }
 
-    /// Runs step `step` (counted from 0 over the whole run) on this rank's `indices`.
-    /// `shardOffset` is the position of this rank's first sample within the global batch.
-    public func run(dataset: Dataset, indices: ArraySlice<Int>, shardOffset: Int, globalBatch: Int,
-                    step: Int, learningRate: Float, measureHealth: Bool = false) throws -> StepOutcome {
+    /// Runs step `step` (counted from 0 over the whole run) on this rank's shard of `batch`,
+    /// the global batch's sample indices.
+    public func run(dataset: Dataset, batch: ArraySlice<Int>, step: Int, learningRate: Float,
+                    measureHealth: Bool = false) throws -> StepOutcome {
         var t = StepTimings()
         var clock = Stopwatch()
+        let globalBatch = batch.count
+        let shard = BatchSampler.shard(globalBatch: globalBatch, rank: communicator.rank, worldSize: communicator.size)
+        let shardOffset = shard.lowerBound
+        let indices = batch[(batch.startIndex + shard.lowerBound)..<(batch.startIndex + shard.upperBound)]
 
-        // 1. This rank's shard.
+        // 1. This rank's shard (and, for a first layer split by rows, the whole batch's input).
         let x = input.tensor([indices.count] + dataset.sampleShape)
         if labels.count != indices.count { labels = [Int32](repeating: 0, count: indices.count) }
-        labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
+        if let shared, shared.needsGlobalInput {
+            if batchLabels.count != globalBatch { batchLabels = [Int32](repeating: 0, count: globalBatch) }
+            let features = dataset.featuresPerSample
+            shared.provideGlobalInput { all in
+                batchLabels.withUnsafeMutableBufferPointer { dataset.fill(indices: batch, into: all, labels: $0.baseAddress!) }
+                x.pointer.update(from: all + shardOffset * features, count: indices.count * features)
+            }
+            for (i, label) in batchLabels[shard].enumerated() { labels[i] = label }
+        } else {
+            labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
+        }
         t.data = clock.lap()
 
         // 2. Forward and loss.

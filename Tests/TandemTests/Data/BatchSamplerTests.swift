@@ -117,6 +117,32 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(y, [3, 1])
     }
 
+    /// Byte rows gathered at random indices (more of them than the kernel prefetches ahead,
+    /// repeats included, rows of a length no vector width divides), from an array, a slice of
+    /// one and a range, equal the rows scaled one by one.
+    func testFillGathersByteRowsAtRandomIndices() {
+        let features = 100, rows = 300
+        let bytes = (0..<(rows * features)).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ $0 / 7) }
+        let data = Dataset(name: "b", sampleShape: [features], classCount: 5, storage: .bytes(bytes, scale: 1.0 / 255),
+                           labels: (0..<rows).map { Int32($0 % 5) })
+        var generator = SplitMix64(seed: 11, stream: 0, 0)
+        let order = (0..<70).map { _ in Int(generator.next() % UInt64(rows)) } + [3, 3, 299, 0]
+        func expected(_ indices: [Int]) -> [Float] {
+            indices.flatMap { i in (0..<features).map { Float(bytes[i * features + $0]) * (1.0 / 255) } }
+        }
+        for indices in [order, Array(order[5..<61]), Array(20..<45)] {
+            var x = [Float](repeating: -1, count: indices.count * features), y = [Int32](repeating: -1, count: indices.count)
+            data.fill(indices: indices, into: &x, labels: &y)
+            XCTAssertEqual(x, expected(indices))
+            XCTAssertEqual(y, indices.map { Int32($0 % 5) })
+        }
+        var x = [Float](repeating: -1, count: 56 * features), y = [Int32](repeating: -1, count: 56)
+        data.fill(indices: order[5..<61], into: &x, labels: &y)
+        XCTAssertEqual(x, expected(Array(order[5..<61])), "a slice keeps its own indices")
+        data.fill(indices: 20..<76, into: &x, labels: &y)
+        XCTAssertEqual(x, expected(Array(20..<76)), "a range")
+    }
+
     func testFingerprintDistinguishesContents() {
         let a = indexed(20), b = indexed(20)
         XCTAssertEqual(a.fingerprint, b.fingerprint)
