@@ -16,8 +16,9 @@ import CKernels
 ///
 /// Dense layers' weights, most of a model's parameters, skip the per-rank gradient altogether:
 /// each rank stages its samples' rows of X and dY, and the ranks share out the rows of
-/// dW = dYᵀ·X over the global batch; for the largest layers they share out the rows of the
-/// forward product the same way (`RowSplitLinear`).
+/// dW = dYᵀ·X over the global batch; for a large first layer they share out the rows of the
+/// forward product the same way, each rank holding the whole batch's input itself
+/// (`RowSplitLinear`).
 ///
 /// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
 /// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.

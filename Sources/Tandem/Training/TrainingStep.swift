@@ -32,12 +32,13 @@ public struct StepOutcome {
 /// 5. rank 0 decides clipping (or skipping a non-finite step) and every rank applies it;
 /// 6. the optimizer updates the arena, identically on every rank.
 ///
-/// When every rank shares one host (`SharedArena`), steps 2-6 take their same-host form: in
+/// When every rank shares one host (`SharedArena`), steps 1-6 take their same-host form: in
 /// step 2 a first dense layer's forward product is split by rows over the global batch
-/// (`RowSplitLinear`); no messages during backward; in step 4 each rank sums its share of all
-/// ranks' gradients from shared memory (and forms its rows of the dense layers' weight
-/// gradients, over the global batch); in step 6 each rank updates its part of the one shared
-/// copy of the model.
+/// (`RowSplitLinear`), each rank having loaded the whole batch's input in step 1; no messages
+/// during backward; in step 4 each rank sums its share of all ranks' gradients from shared
+/// memory (and forms its rows of the dense layers' weight gradients, over the global batch);
+/// in step 6 each rank updates its part of the one shared copy of the model (the parts whose
+/// global gradient it formed).
 public final class TrainingStep {
     public let communicator: Communicator
     public let model: Sequential
