@@ -13,13 +13,13 @@ import Foundation
 /// process computes for the whole batch.
 ///
 /// The forward pass too, for a model's first layer when its weights outweigh its activations
-/// (an MLP's 784 → 256): every rank loads the whole global batch's X from its own copy of the
-/// data set (cheaper than reading the other ranks' samples across cores), computes its rows of
-/// Y = X·Wᵀ + b for the global batch, and after a barrier takes its samples' rows of Y. As the first layer needs no input gradient, a rank then hardly ever reads the rows of W
+/// (an MLP's 784 → 256): each rank stages its samples' X, and after a barrier computes its rows
+/// of Y = X·Wᵀ + b for the global batch; after a second barrier it takes its samples' rows of
+/// Y. As the first layer needs no input gradient, a rank then hardly ever reads the rows of W
 /// another rank updates, which on this machine is what a data-parallel step pays most for when
 /// the two cores are far apart (a cache line updated on one core and read on the other costs a
 /// round trip between them, 80–1,000 ns here). A later layer would still read all of W for its
-/// input gradient dX = dY·W, so splitting its forward pass saves little, and its barriers
+/// input gradient dX = dY·W, so splitting its forward pass saves little, and its two barriers
 /// make the ranks wait for each other mid-step (measured on the `cnn`: no gain in throughput,
 /// and several ms a step more waiting).
 public final class RowSplitLinear {
@@ -32,11 +32,6 @@ public final class RowSplitLinear {
     private let stagedInput: UnsafeMutablePointer<Float>
     private let stagedGradOutput: UnsafeMutablePointer<Float>
     private let stagedOutput: UnsafeMutablePointer<Float>?
-    /// When the forward pass is split: the whole global batch's X, [global batch × inputs], in
-    /// this rank's own memory, filled by the data loader (`provideGlobalInput`) instead of
-    /// staged by every rank and read across cores.
-    private let globalInput: UnsafeMutablePointer<Float>?
-    private var globalInputProvided = false
     private let globalBatch: Int
     private let memory: SharedMemory
     /// A barrier that failed inside the forward pass (which cannot throw), for `TrainingStep`.
@@ -61,19 +56,17 @@ public final class RowSplitLinear {
 
     /// The floats of staging one layer needs for `globalBatch` samples, in whole cache lines.
     static func stagingFloats(for layer: Linear, globalBatch: Int) -> Int {
-        let split = splitsForward(layer, globalBatch: globalBatch)
-        return (split ? 0 : CacheLine.roundUp(globalBatch * layer.inputs))
-            + CacheLine.roundUp(globalBatch * layer.outputs) * (split ? 2 : 1)
+        CacheLine.roundUp(globalBatch * layer.inputs) + CacheLine.roundUp(globalBatch * layer.outputs)
+            * (splitsForward(layer, globalBatch: globalBatch) ? 2 : 1)
     }
 
     init(layer: Linear, staging: UnsafeMutablePointer<Float>, globalBatch: Int, memory: SharedMemory, rank: Int, ranks: Int) {
         self.layer = layer; self.globalBatch = globalBatch; self.memory = memory
         inputs = layer.inputs; outputs = layer.outputs
-        let split = Self.splitsForward(layer, globalBatch: globalBatch)
-        globalInput = split ? .allocate(capacity: globalBatch * inputs) : nil
-        stagedInput = globalInput ?? staging
-        stagedGradOutput = split ? staging : staging + CacheLine.roundUp(globalBatch * layer.inputs)
-        stagedOutput = split ? stagedGradOutput + CacheLine.roundUp(globalBatch * layer.outputs) : nil
+        stagedInput = staging
+        stagedGradOutput = staging + CacheLine.roundUp(globalBatch * layer.inputs)
+        stagedOutput = Self.splitsForward(layer, globalBatch: globalBatch)
+            ? stagedGradOutput + CacheLine.roundUp(globalBatch * layer.outputs) : nil
         rows = (rank * outputs / ranks)..<((rank + 1) * outputs / ranks)
         layer.defersWeightGradient = true
         if stagedOutput != nil {
@@ -81,31 +74,18 @@ public final class RowSplitLinear {
         }
     }
 
-    deinit { globalInput?.deallocate() }
-
-    /// Whether this layer's forward pass wants the whole global batch's input each step.
-    var needsGlobalInput: Bool { globalInput != nil }
-
-    /// Before a training forward pass that is split: `fill` writes the global batch's X,
-    /// [global batch × inputs], into this rank's own buffer (every rank reads its own copy of
-    /// the data set, so no rank's samples have to cross to the other cores).
-    func provideGlobalInput(_ fill: (UnsafeMutablePointer<Float>) -> Void) {
-        guard let globalInput else { preconditionFailure("provideGlobalInput on a layer whose forward is not split") }
-        fill(globalInput)
-        globalInputProvided = true
-    }
-
-    /// The training forward pass, split by rows: (all ranks) Y[:, rows] = X·W[rows]ᵀ + b[rows]
-    /// over the global batch, X being this rank's own copy of it, then (after a barrier) take
-    /// this rank's rows of Y. (The barrier at the end of the last step's update is what makes
-    /// W[rows] current; no barrier is needed before the product.)
+    /// The training forward pass, split by rows: stage X, then (all ranks) Y[:, rows] =
+    /// X·W[rows]ᵀ + b[rows] over the global batch, then (all ranks) take this rank's rows of Y.
     private func forward(_ input: Tensor, sampleOffset: Int, into y: UnsafeMutablePointer<Float>) {
         guard let stagedOutput else { preconditionFailure("RowSplitLinear.forward on a layer whose forward is not split") }
-        precondition(globalInputProvided, "RowSplitLinear.forward before the global batch's input was provided")
         let n = input.batch
         precondition(sampleOffset + n <= globalBatch, "a shard outside the global batch the staging was made for")
         var clock = Stopwatch()
+        (stagedInput + sampleOffset * inputs).update(from: input.pointer, count: n * inputs)
         do {
+            exchangeSeconds += clock.lap()
+            try memory.synchronize()
+            waitingSeconds += clock.lap()
             if !rows.isEmpty {
                 let bias = layer.biasValues + rows.lowerBound
                 for s in 0..<globalBatch { (stagedOutput + s * outputs + rows.lowerBound).update(from: bias, count: rows.count) }
@@ -130,9 +110,9 @@ public final class RowSplitLinear {
         return (exchangeSeconds + waitingSeconds, waitingSeconds)
     }
 
-    /// After this rank's backward: copies its samples' rows of X (unless the forward pass is
-    /// split: then every rank holds the whole global batch's X already) and of dY to their place
-    /// in the global batch (rows `shardOffset...`).
+    /// After this rank's backward: copies its samples' rows of X (unless the training forward
+    /// pass, split, staged them already) and of dY to their place in the global batch (rows
+    /// `shardOffset...`).
     func stage(shardOffset: Int) {
         guard let input = layer.input, let gradOutput = layer.gradOutput else {
             preconditionFailure("RowSplitLinear.stage before the layer's backward")
@@ -147,7 +127,6 @@ public final class RowSplitLinear {
     /// batch of `samples`, written into `globalGradients`. Returns the sum of squares of those
     /// rows, this rank's share of the squared global norm.
     func compute(samples: Int, into globalGradients: UnsafeMutablePointer<Float>) -> Double {
-        globalInputProvided = false   // the step's last use of it
         guard !rows.isEmpty else { return 0 }
         let destination = globalGradients + layer.weightSlot.offset + rows.lowerBound * inputs
         Kernels.gemm(.yes, .no, m: rows.count, n: inputs, k: samples,

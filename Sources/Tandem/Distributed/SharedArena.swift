@@ -7,18 +7,17 @@ import CKernels
 /// After backward, the ranks sum their gradients straight out of each other's memory (one pass,
 /// no messages, no copies) into the one global gradient, each rank a share of the elements, and
 /// measure their share of the global norm in the same pass; rank 0 turns the shares into the
-/// clip decision; then each rank runs the optimizer over the ranges it formed only, and one barrier later
-/// every rank sees the whole updated model. Compared with an MPI allreduce followed by every
-/// rank updating every weight, no gradient is copied into a message, each value is read once
-/// where it lies, and the optimizer's work is divided instead of repeated (measured on the
-/// 2-core target: the MLP's gradient sum 0.05-0.1 ms instead of 0.35-0.9 ms, its optimizer
-/// 0.08 instead of 0.19 ms).
+/// clip decision; then each rank runs the optimizer over the ranges it formed only, and one
+/// barrier later every rank sees the whole updated model. Compared with an MPI allreduce
+/// followed by every rank updating every weight, no gradient is copied into a message, each
+/// value is read once where it lies, and the optimizer's work is divided instead of repeated
+/// (measured on the 2-core target: the MLP's gradient sum 0.05-0.1 ms instead of 0.35-0.9 ms,
+/// its optimizer 0.08 instead of 0.19 ms).
 ///
 /// Dense layers' weights, most of a model's parameters, skip the per-rank gradient altogether:
 /// each rank stages its samples' rows of X and dY, and the ranks share out the rows of
 /// dW = dYᵀ·X over the global batch; for a large first layer they share out the rows of the
-/// forward product the same way, each rank holding the whole batch's input itself
-/// (`RowSplitLinear`).
+/// forward product the same way (`RowSplitLinear`).
 ///
 /// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
 /// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.
@@ -123,19 +122,6 @@ public final class SharedArena {
         }
         if start < whole.upperBound { parts.append(start..<whole.upperBound) }
         return parts
-    }
-
-    /// Whether the training forward pass needs the whole global batch's input each step
-    /// (`provideGlobalInput`): when the model's first layer's forward pass is split by rows.
-    public var needsGlobalInput: Bool { denseLayers.contains { $0.needsGlobalInput } }
-
-    /// Step 1, when `needsGlobalInput`: `fill` writes the whole global batch's input,
-    /// [global batch × features], into this rank's buffer for the split first layer.
-    public func provideGlobalInput(_ fill: (UnsafeMutablePointer<Float>) -> Void) {
-        guard let layer = denseLayers.first(where: { $0.needsGlobalInput }) else {
-            preconditionFailure("provideGlobalInput without a split first layer")
-        }
-        layer.provideGlobalInput(fill)
     }
 
     /// Step 4 begins, after this rank's backward: puts this rank's samples' rows of every

@@ -32,10 +32,9 @@ public struct StepOutcome {
 /// 5. rank 0 decides clipping (or skipping a non-finite step) and every rank applies it;
 /// 6. the optimizer updates the arena, identically on every rank.
 ///
-/// When every rank shares one host (`SharedArena`), steps 1-6 take their same-host form: in
+/// When every rank shares one host (`SharedArena`), steps 2-6 take their same-host form: in
 /// step 2 a first dense layer's forward product is split by rows over the global batch
-/// (`RowSplitLinear`), each rank having loaded the whole batch's input in step 1; no messages
-/// during backward; in step 4 each rank sums its share of all ranks' gradients from shared
+/// (`RowSplitLinear`); no messages during backward; in step 4 each rank sums its share of all ranks' gradients from shared
 /// memory (and forms its rows of the dense layers' weight gradients, over the global batch);
 /// in step 6 each rank updates its part of the one shared copy of the model (the parts whose
 /// global gradient it formed).
@@ -54,7 +53,7 @@ public final class TrainingStep {
 
     private let probe = GradientHealthProbe()
     private let input = FloatBuffer()
-    private var labels: [Int32] = [], batchLabels: [Int32] = []
+    private var labels: [Int32] = []
     private var statistics = [Double](repeating: 0, count: 3)
 
     public init(communicator: Communicator, model: Sequential, loss: Loss, optimizer: Optimizer,
@@ -77,20 +76,10 @@ public final class TrainingStep {
         let shardOffset = shard.lowerBound
         let indices = batch[(batch.startIndex + shard.lowerBound)..<(batch.startIndex + shard.upperBound)]
 
-        // 1. This rank's shard (and, for a first layer split by rows, the whole batch's input).
+        // 1. This rank's shard.
         let x = input.tensor([indices.count] + dataset.sampleShape)
         if labels.count != indices.count { labels = [Int32](repeating: 0, count: indices.count) }
-        if let shared, shared.needsGlobalInput {
-            if batchLabels.count != globalBatch { batchLabels = [Int32](repeating: 0, count: globalBatch) }
-            let features = dataset.featuresPerSample
-            shared.provideGlobalInput { all in
-                batchLabels.withUnsafeMutableBufferPointer { dataset.fill(indices: batch, into: all, labels: $0.baseAddress!) }
-                x.pointer.update(from: all + shardOffset * features, count: indices.count * features)
-            }
-            for (i, label) in batchLabels[shard].enumerated() { labels[i] = label }
-        } else {
-            labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
-        }
+        labels.withUnsafeMutableBufferPointer { dataset.fill(indices: indices, into: x.pointer, labels: $0.baseAddress!) }
         t.data = clock.lap()
 
         // 2. Forward and loss.

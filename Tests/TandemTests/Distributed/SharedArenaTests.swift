@@ -116,8 +116,6 @@ final class SharedArenaTests: XCTestCase {
                                                             globalBatch: globalBatch))
             let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: ranks)
             let part = batch(shard)
-            XCTAssertTrue(shared.needsGlobalInput, "the first layer is split")
-            shared.provideGlobalInput { $0.update(from: whole.x.pointer, count: whole.x.count) }
             let output = net.forward(part.x, context: ForwardContext(training: true, globalSampleOffset: shard.lowerBound))
             _ = try shared.finishForward()
             try net.backward(part.dy)

@@ -85,6 +85,19 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
         }
     }
 
+    func testLayersBeforeASplitFirstDenseLayerMatchAcrossWorldSizes() throws {
+        // Dropout and pooling ahead of the first dense layer, whose forward pass the ranks split
+        // by rows (196 × 256 weights outweigh 64 samples' activations): that layer must see what
+        // they made of the input, not the data set's samples.
+        let model: (inout TrainingConfig) -> Void = { $0.model = "dropout:0.2,maxpool:2,flatten,linear:256,relu,linear:10" }
+        let reference = try train(ranks: 1, globalBatch: 64, steps: 20, configure: model)
+        XCTAssertLessThan(reference.losses.last!, reference.losses.first!)
+        for ranks in [2, 3] {
+            assertEquivalent(try train(ranks: ranks, globalBatch: 64, steps: 20, configure: model), reference,
+                             "pooling before the first dense layer, \(ranks) ranks")
+        }
+    }
+
     func testDifferentSeedsDiverge() throws {
         // Guards the comparison itself: a different run is far outside the tolerance.
         let a = try train(ranks: 2, globalBatch: 64, steps: 10)
