@@ -7,20 +7,20 @@ struct Eval: ParsableCommand {
 
     @Option(help: "Checkpoint or exported weights file.") var checkpoint: String
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
-    @Option(help: "Loss to report: cross-entropy or mse (default: the checkpoint's).") var loss: String?
+    @Option(help: "Loss to report: cross-entropy or mse (default: the checkpoint's).") var loss: LossKind?
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Run N simulated ranks as threads of this process.") var simulateRanks: Int?
 
     func run() throws {
         let (path, dataDir, lossName, json) = (checkpoint, self.dataDir, loss, self.json)
         Job.run(simulatedRanks: simulateRanks) { communicator in
-            var model: Sequential? = nil, test: Dataset? = nil, objective: Loss? = nil
+            var model: Model? = nil, test: Dataset? = nil, objective: Loss? = nil
             try StartupFailure.agree(communicator: communicator) {
                 let file = try CheckpointFile.read(path: path)
                 model = try TrainingCheckpoint.model(from: file, path: path)
-                let name = lossName ?? file.metadata["loss"] ?? "cross-entropy"
-                guard let l = makeLoss(named: name) else { throw ValidationError("unknown loss '\(name)'") }
-                objective = l
+                let saved = file.metadata["loss"] ?? LossKind.crossEntropy.rawValue
+                guard let kind = lossName ?? LossKind(rawValue: saved) else { throw ValidationError("\(path): unknown loss '\(saved)'") }
+                objective = kind.make()
                 test = try FashionMNIST.load(.test, directory: dataDir)
                 guard test!.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
                     throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test!.sampleShape)")

@@ -55,7 +55,7 @@ struct Predict: ParsableCommand {
             inputs.append(Predict.fitted(name: "\(idx)[\(index)]", image: try Predict.idxImage(idx, index: index), to: size))
         }
 
-        let probabilities = Predict.probabilities(model, inputs.map(\.image))
+        let probabilities = try Predict.probabilities(model, inputs.map(\.image))
         let classCount = model.outputShape.reduce(1, *)
         let names = classCount == FashionMNIST.classNames.count ? FashionMNIST.classNames : (0..<classCount).map { "class \($0)" }
         var results: [[String: Any]] = []
@@ -87,7 +87,7 @@ struct Predict: ParsableCommand {
 
     /// The height and width of image the model takes: the last two dimensions of its input
     /// shape with one channel, or a square for a flat input of a square number of features.
-    static func imageSize(of model: Sequential, path: String) throws -> (width: Int, height: Int) {
+    static func imageSize(of model: Model, path: String) throws -> (width: Int, height: Int) {
         let shape = model.inputShape
         if shape.count >= 2, shape.dropLast(2).reduce(1, *) == 1 {
             return (shape[shape.count - 1], shape[shape.count - 2])
@@ -125,11 +125,11 @@ struct Predict: ParsableCommand {
 
     /// Softmax of the model's outputs, one row per image. A model that already ends in a
     /// Softmax layer outputs probabilities, which are taken as they are.
-    static func probabilities(_ model: Sequential, _ images: [GreyImage]) -> [[Float]] {
+    static func probabilities(_ model: Model, _ images: [GreyImage]) throws -> [[Float]] {
         let features = model.inputShape.reduce(1, *), classes = model.outputShape.reduce(1, *)
         var x = [Float](); x.reserveCapacity(images.count * features)
         for image in images { x += image.intensities }
-        let output = model.forward(Tensor(shape: [images.count] + model.inputShape, values: x), context: .evaluation)
+        let output = try model.forward(Tensor(shape: [images.count] + model.inputShape, values: x), context: .evaluation)
         let alreadyProbabilities = model.layers.last is Softmax
         return (0..<images.count).map { row in
             let logits = output.pointer + row * classes

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct TandemCommand: ParsableCommand {
@@ -11,4 +12,20 @@ struct TandemCommand: ParsableCommand {
         """,
         subcommands: [Train.self, Eval.self, Export.self, Bench.self, GradCheck.self, Plot.self, Predict.self],
         defaultSubcommand: Train.self)
+
+    /// Like ArgumentParser's own entry point, except that a mistyped command line ends in one
+    /// line, `tandem: error: …`, as every other error does (help and version print as usual).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            var message = self.message(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            let line = message.split(separator: "\n").map(String.init).first ?? "\(error)"
+            FileHandle.standardError.write("tandem: error: \(line)\n".data(using: .utf8)!)
+            Foundation.exit(1)
+        }
+    }
 }

@@ -26,7 +26,7 @@ struct Train: ParsableCommand {
         var config = TrainingConfig()
         options.apply(to: &config)
         config.epochs = epochs; config.maxSteps = maxSteps; config.stopAfter = stopAfter; config.runDirectory = runDir
-        config.checkpointEvery = checkpointEvery; config.keepCheckpoints = keep; config.resume = resume
+        config.checkpointEvery = checkpointEvery; config.keepCheckpoints = keep; config.resume = resume.map(ResumePoint.init)
         config.vanishingThreshold = vanishingThreshold; config.explodingThreshold = explodingThreshold
         config.earlyStopping = earlyStopping
         config.logEvery = logEvery; config.consistencyEvery = consistencyEvery; config.progress = !quiet

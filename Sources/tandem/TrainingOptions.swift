@@ -11,29 +11,50 @@ struct RankStep: ExpressibleByArgument {
     }
 }
 
+extension OptimizerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension LossKind: ExpressibleByArgument {}
+extension DatasetKind: ExpressibleByArgument {}
+extension ReductionChoice: ExpressibleByArgument {}
+
+extension ActivationFunction: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let function = ActivationFunction.named(argument) else { return nil }
+        self = function
+    }
+    public var defaultValueDescription: String { argument }
+    public static var allValueStrings: [String] { ["relu", "leakyrelu", "sigmoid", "tanh", "gelu"] }
+}
+
+/// `--convolution`: a forced method, or auto.
+enum ConvolutionChoice: String, CaseIterable, ExpressibleByArgument {
+    case auto, im2col, winograd
+    var algorithm: Conv2D.Algorithm? { Conv2D.Algorithm(rawValue: rawValue) }
+}
+
 /// The options shared by `train` and `bench`: the model, the data and the optimiser.
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Model spec: a preset (mlp), mlp:784-256-128-10, or a layer list like linear:256,relu,linear:10.")
     var model = "mlp:784-256-128-10"
     @Option(help: "Activation between the layers of an mlp: spec (relu, leakyrelu, sigmoid, tanh, gelu).")
-    var activation = "relu"
+    var activation = ActivationFunction.relu
     @Option(help: "How convolutions are computed: auto (Winograd F(4×4, 5×5) for stride-1 5×5 convolutions over 8 or more channels, im2col for the rest), im2col (for results that agree across world sizes to float rounding) or winograd (wherever the kernel is 5×5 at stride 1).")
-    var convolution = "auto"
-    @Option(help: "Loss: cross-entropy or mse.") var loss = "cross-entropy"
+    var convolution = ConvolutionChoice.auto
+    @Option(help: "Loss: cross-entropy or mse.") var loss = LossKind.crossEntropy
     @Option(help: "Samples per step, summed over all ranks.") var globalBatch = 128
-    @Option(help: "sgd, adam or adamw.") var optimizer = "adamw"
+    @Option(help: "sgd, adam or adamw.") var optimizer = OptimizerKind.adamw
     @Option(help: "Base learning rate.") var lr: Float = 1e-3
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum for SGD.") var nesterov = false
     @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float = 0
-    @Option(help: "Learning-rate schedule: constant, step or cosine (with linear warm-up).") var schedule = "cosine"
+    @Option(help: "Learning-rate schedule: constant, step or cosine (with linear warm-up).") var schedule = ScheduleKind.cosine
     @Option(help: "Warm-up steps of the cosine schedule (at most a tenth of the run).") var warmup = 200
     @Option(help: "Epochs between decays of the step schedule.") var stepEvery = 5
     @Option(help: "Decay factor of the step schedule.") var gamma: Float = 0.1
     @Option(help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
     @Option(help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
     @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
-    @Option(help: "fashion-mnist or csv.") var dataset = "fashion-mnist"
+    @Option(help: "fashion-mnist or csv (with --csv-train and --csv-test).") var dataset = DatasetKind.fashionMNIST
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
@@ -43,11 +64,11 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Overlap the gradient allreduce with backward (true/false).") var overlap = true
     @Option(help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
     @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce overlapped with backward), or auto (shared-memory when all ranks share a host).")
-    var reduce = "auto"
+    var reduce = ReductionChoice.auto
     @Option(help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
     func apply(to config: inout TrainingConfig) {
-        config.model = model; config.activation = activation; config.loss = loss; config.convolution = convolution
+        config.model = model; config.activation = activation; config.loss = loss; config.convolution = convolution.algorithm
         config.globalBatch = globalBatch
         config.optimizer.kind = optimizer; config.optimizer.momentum = momentum
         config.optimizer.nesterov = nesterov; config.optimizer.weightDecay = weightDecay

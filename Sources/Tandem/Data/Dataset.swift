@@ -1,10 +1,11 @@
 import CKernels
 
-/// Labelled samples held in memory, as compactly as they came.
+/// Labelled samples held in memory, as compactly as they came: a `DataSource` with one class
+/// per sample (Fashion-MNIST, CSV files).
 ///
 /// Images stay as bytes and are scaled to [0, 1] only when a batch is filled, so the training
 /// set costs 47 MB instead of 188 MB per rank. CSV features are kept as floats.
-public final class Dataset {
+public final class Dataset: DataSource {
     public enum Storage {
         case bytes([UInt8], scale: Float)
         case floats([Float])
@@ -32,6 +33,12 @@ public final class Dataset {
 
     public var count: Int { labels.count }
     public var featuresPerSample: Int { sampleShape.reduce(1, *) }
+    public var targetKind: TargetKind { .classes(count: classCount, perSample: 1) }
+
+    public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
+        guard let labels = targets.classes else { preconditionFailure("a Dataset's targets are classes") }
+        fill(indices: indices, into: inputs, labels: labels)
+    }
 
     /// Writes the samples at `indices` into `x` (row after row) and their labels into `y`.
     public func fill<C: Collection>(indices: C, into x: UnsafeMutablePointer<Float>, labels y: UnsafeMutablePointer<Int32>)
@@ -87,8 +94,8 @@ public final class Dataset {
 
     /// A 64-bit fingerprint of the contents, so ranks can confirm they loaded the same data.
     public var fingerprint: UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ v: UInt64) { h = (h ^ v) &* 0x100_0000_01B3 }
+        var h = FNV1a()
+        func mix(_ v: UInt64) { h.mix(v) }
         mix(UInt64(count)); mix(UInt64(featuresPerSample)); mix(UInt64(classCount))
         switch storage {
         case .bytes(let b, _):
@@ -98,6 +105,6 @@ public final class Dataset {
             for i in stride(from: 0, to: f.count, by: 7) { mix(UInt64(f[i].bitPattern)) }
         }
         for l in labels { mix(UInt64(UInt32(bitPattern: l))) }
-        return h
+        return h.value
     }
 }

@@ -17,7 +17,7 @@ import CKernels
 /// Dense layers' weights, most of a model's parameters, skip the per-rank gradient altogether:
 /// each rank stages its samples' rows of X and dY, and the ranks share out the rows of
 /// dW = dYᵀ·X over the global batch; for a large first layer they share out the rows of the
-/// forward product the same way (`RowSplitLinear`).
+/// forward product the same way (`RowSplitDense`).
 ///
 /// Open MPI keeps the memory in /dev/shm; when that cannot hold the model (containers often
 /// give it 64 MB), `Communicator.sharedMemory` says so and the trainer falls back to MPI.
@@ -41,19 +41,34 @@ public final class SharedArena {
     /// of everything but the dense layers' weights.
     public let summedRanges: [Range<Int>]
     private let gradientSegments: [UnsafeMutablePointer<Float>]
-    private let denseLayers: [RowSplitLinear]
+    private let denseLayers: [RowSplitDense]
 
-    /// Collective. Moves `arena` and `optimizer` into shared memory, or returns nil (on every
-    /// rank alike) when the ranks do not all share one host; throws `SharedMemoryUnavailable`
-    /// (on every rank alike) when the host's shared memory cannot hold them. The weight
-    /// gradients of `denseLayers` (this rank's instances) are formed over the global batch,
+    /// Collective. Moves `model`'s arena and `optimizer` into shared memory, or returns nil (on
+    /// every rank alike) when the ranks do not all share one host; throws
+    /// `SharedMemoryUnavailable` (on every rank alike) when the host's shared memory cannot hold
+    /// them. With `globalBatch` > 0 the weight gradients of the model's dense layers
+    /// (`DenseProductLayer`s whose weight no other layer uses) are formed over the global batch,
     /// which can then be at most `globalBatch` samples.
+    public static func make(communicator: Communicator, model: Model, optimizer: Optimizer,
+                            globalBatch: Int = 0) throws -> SharedArena? {
+        let dense = model.units(conformingTo: DenseProductLayer.self).filter { entry in
+            !model.isShared(slot: entry.layer.weight.index)
+        }.map { (layer: $0.layer, isFirstTrainable: $0.unit.isFirstTrainable) }
+        return try make(communicator: communicator, arena: model.arena, optimizer: optimizer, denseLayers: dense,
+                        globalBatch: globalBatch)
+    }
+
+    /// The same for an arena alone, with the dense layers given (and whether each is the first
+    /// layer with parameters, whose forward product the ranks may split).
     public static func make(communicator: Communicator, arena: ParameterArena, optimizer: Optimizer,
-                            denseLayers: [Linear] = [], globalBatch: Int = 0) throws -> SharedArena? {
+                            denseLayers: [(layer: DenseProductLayer, isFirstTrainable: Bool)] = [],
+                            globalBatch: Int = 0) throws -> SharedArena? {
         let padded = CacheLine.roundUp(max(arena.count, 1))
         let states = optimizer.stateNames.count
         let dense = globalBatch > 0 ? denseLayers : []
-        let staging = dense.map { RowSplitLinear.stagingFloats(for: $0, globalBatch: globalBatch) }
+        let staging = dense.map {
+            RowSplitDense.stagingFloats(for: $0.layer, isFirstTrainable: $0.isFirstTrainable, globalBatch: globalBatch)
+        }
         let floats = communicator.isRoot ? (1 + states + 2) * padded + staging.reduce(0, +) : padded
         guard let memory = try communicator.sharedMemory(floats: floats) else { return nil }
         return try SharedArena(communicator: communicator, memory: memory, arena: arena, optimizer: optimizer,
@@ -61,7 +76,7 @@ public final class SharedArena {
     }
 
     private init(communicator: Communicator, memory: SharedMemory, arena: ParameterArena, optimizer: Optimizer,
-                 padded: Int, dense: [Linear], staging: [Int], globalBatch: Int) throws {
+                 padded: Int, dense: [(layer: DenseProductLayer, isFirstTrainable: Bool)], staging: [Int], globalBatch: Int) throws {
         self.communicator = communicator; self.memory = memory; self.arena = arena
         let size = communicator.size, rank = communicator.rank
         let values = memory.segment(0)
@@ -72,15 +87,15 @@ public final class SharedArena {
         arena.relocate(values: values, gradients: gradientSegments[rank], globalGradients: global, copyValues: rank == 0)
         optimizer.relocateState(to: values + padded, copying: rank == 0)
         var next = global + 2 * padded
-        denseLayers = zip(dense, staging).map { layer, floats in
+        denseLayers = zip(dense, staging).map { entry, floats in
             defer { next += floats }
-            return RowSplitLinear(layer: layer, staging: next, globalBatch: globalBatch, memory: memory,
-                                             rank: rank, ranks: size)
+            return RowSplitDense(layer: entry.layer, isFirstTrainable: entry.isFirstTrainable, staging: next,
+                                 globalBatch: globalBatch, memory: memory, rank: rank, ranks: size)
         }
         // Shares of the summed ranges end on cache lines, so no two ranks write the same line.
         // (Where one rank's rows of a dense layer meet another's, or a summed range, two ranks
         // may write one line: different floats of it, which is correct, merely not the fastest.)
-        let weights = dense.map { $0.weightSlot.offset..<($0.weightSlot.offset + $0.weightSlot.count) }
+        let weights = dense.map { $0.layer.weight.slot.offset..<($0.layer.weight.slot.offset + $0.layer.weight.slot.count) }
         let summed = Self.complement(of: weights, in: 0..<arena.count)
         let cut = Self.share(of: summed, rank: rank, ranks: size)
         summedRanges = summed.compactMap { range in
@@ -130,12 +145,10 @@ public final class SharedArena {
         for layer in denseLayers { layer.stage(shardOffset: shardOffset) }
     }
 
-    /// After the forward pass: rethrows a barrier failure from a row-split layer's forward, or
-    /// returns the time the forward pass spent exchanging rows with the other ranks (and, of
+    /// After the forward pass: the time it spent exchanging rows with the other ranks (and, of
     /// it, waiting for them): communication, not forward computation.
-    public func finishForward() throws -> (seconds: Double, waiting: Double) {
-        if let failure = denseLayers.lazy.compactMap(\.failure).first { throw failure }
-        return denseLayers.reduce((0, 0)) { total, layer in
+    public func takeForwardExchange() -> (seconds: Double, waiting: Double) {
+        denseLayers.reduce((0, 0)) { total, layer in
             let exchange = layer.takeForwardExchange()
             return (total.0 + exchange.seconds, total.1 + exchange.waiting)
         }

@@ -10,6 +10,17 @@ public enum ActivationFunction: Equatable {
     /// The exact GELU, x·Φ(x), as PyTorch's default.
     case gelu
 
+    /// How the command line and spec strings write it: relu, leakyrelu, sigmoid, tanh, gelu.
+    public var argument: String {
+        switch self {
+        case .relu: return "relu"
+        case .leakyReLU(let slope): return slope == 0.01 ? "leakyrelu" : "leakyrelu(\(slope))"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        case .gelu: return "gelu"
+        }
+    }
+
     public static func named(_ name: String) -> ActivationFunction? {
         switch name.lowercased() {
         case "relu": return .relu
@@ -48,8 +59,8 @@ public final class Activation: Layer {
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
-    /// Set by `Sequential` when the layer before (a convolution) applies this ReLU itself:
-    /// values and gradients then pass through unchanged.
+    /// Set by the layer before (a convolution, see `FusingLayer`) when it applies this ReLU
+    /// itself: values and gradients then pass through unchanged.
     public internal(set) var isFusedIntoPrevious = false
 
     public init(_ function: ActivationFunction) { self.function = function }
@@ -77,7 +88,7 @@ public final class Activation: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         if isFusedIntoPrevious { return gradOutput }
         guard let input else { preconditionFailure("Activation.backward before forward") }

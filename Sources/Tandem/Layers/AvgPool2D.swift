@@ -52,7 +52,7 @@ public final class AvgPool2D: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let g = geometry else { preconditionFailure("AvgPool2D.backward before forward") }
         let dx = gradInput.tensor(inputShape)

@@ -25,7 +25,7 @@
 /// A stride-1 5×5 convolution over eight or more channels runs Winograd's F(4×4, 5×5) instead
 /// (`WinogradConvolution`: 4 multiplies per output pixel and channel pair instead of 25);
 /// `algorithm` can force either method where both apply.
-public final class Conv2D: Layer {
+public final class Conv2D: FusingLayer {
     /// How the convolution is computed; both give the same result up to rounding.
     public enum Algorithm: String, Sendable, CaseIterable {
         case im2col, winograd
@@ -55,10 +55,10 @@ public final class Conv2D: Layer {
     private let gradInput = FloatBuffer()
     /// True while `columns` holds the im2col of the whole last input (one slice), so backward can use it.
     private var columnsHoldInput = false
-    /// Set by `Sequential` when a ReLU follows this convolution: the ReLU is applied in the
+    /// Set when a ReLU follows this convolution (`fuse(with:)`): the ReLU is applied in the
     /// reorder pass of forward and its mask in the reorder pass of backward, which saves two
     /// passes over a CNN's largest activations (the ReLU layer then passes values through).
-    public internal(set) var appliesReLU = false
+    public private(set) var appliesReLU = false
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil) {
@@ -104,6 +104,12 @@ public final class Conv2D: Layer {
 
     public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = parameters[1] }
 
+    public func fuse(with next: Layer) {
+        guard let activation = next as? Activation, case .relu = activation.function else { return }
+        appliesReLU = true
+        activation.isFusedIntoPrevious = true
+    }
+
     /// Samples per matrix product: as many as fit the workspace limit (at least one).
     private func slice(_ g: WindowGeometry, batch: Int) -> Int {
         let perSample = max(g.patchSize, outChannels) * g.outputPlane
@@ -137,7 +143,7 @@ public final class Conv2D: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard let input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
         if let winograd {
@@ -147,18 +153,20 @@ public final class Conv2D: Layer {
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let step = slice(g, batch: batch)
+        // Another user of these parameters may have written their gradients this step already.
+        let addToWeight = weight.gradientAccumulates(), addToBias = bias.gradientAccumulates()
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients
             let offset = first * outChannels * plane
             Conv2D.toChannelMajor(gradOutput.pointer + offset, reluOutput: appliesReLU ? output.pointer + offset : nil,
                                   channels: outChannels, samples: count, plane: plane, into: channelMajor.pointer,
-                                  biasGradient: bias.gradient, accumulate: accumulate)
+                                  biasGradient: bias.gradient, accumulate: accumulate || addToBias)
             if !columnsHoldInput { unfold(input, first: first, count: count, g) }
             // dW = dY · colsᵀ
             Kernels.gemm(.no, .yes, m: outChannels, n: patch, k: width,
                          a: channelMajor.pointer, lda: width, b: columns.pointer, ldb: width,
-                         beta: accumulate ? 1 : 0, c: weight.gradient, ldc: patch)
+                         beta: accumulate || addToWeight ? 1 : 0, c: weight.gradient, ldc: patch)
             guard let dx else { continue }
             // dcols = Wᵀ · dY, written over the columns (no longer needed), then folded into dX.
             Kernels.gemm(.yes, .no, m: patch, n: width, k: outChannels,

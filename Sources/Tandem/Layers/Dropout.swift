@@ -7,11 +7,13 @@
 /// the batch was split. One generator is derived per sample from those numbers, and each of
 /// its 64-bit draws decides two consecutive values. So a run on 1, 2 or 8 ranks drops exactly
 /// the same values, and a repeated forward at the same step (gradient checks) repeats the mask.
-public final class Dropout: Layer {
+public final class Dropout: StochasticLayer {
     /// Probability of zeroing a value, in [0, 1).
     public let probability: Float
-    /// Distinguishes the masks of several dropout layers in one model (default 0).
-    public let stream: UInt64
+    /// Distinguishes the masks of several dropout layers in one model: given at creation, or
+    /// else assigned by the model (the layer's position in forward order).
+    public private(set) var stream: UInt64
+    private let streamIsFixed: Bool
 
     /// The purpose tag for `SplitMix64`, distinct from initialisation and shuffling streams.
     static let randomStream: UInt64 = 0xD20_9007
@@ -23,9 +25,13 @@ public final class Dropout: Layer {
     private var inputShape: [Int] = []
     private var masked = false
 
-    public init(_ probability: Float, stream: UInt64 = 0) {
+    public init(_ probability: Float, stream: UInt64? = nil) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
-        self.probability = probability; self.stream = stream
+        self.probability = probability; self.stream = stream ?? 0; streamIsFixed = stream != nil
+    }
+
+    public func assignStream(_ stream: UInt64) {
+        if !streamIsFixed { self.stream = stream }
     }
 
     public var summary: String { "Dropout(p = \(probability))" }
@@ -60,7 +66,7 @@ public final class Dropout: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard masked else { return gradOutput }
         let dx = gradInput.tensor(inputShape)

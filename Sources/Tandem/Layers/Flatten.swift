@@ -19,7 +19,7 @@ public final class Flatten: Layer {
         return input.reshaped([input.batch, input.featuresPerSample])
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         return gradOutput.reshaped(inputShape)
     }

@@ -17,42 +17,34 @@ public enum WeightInit: String, CaseIterable {
 ///
 /// Any per-sample input shape is read as a flat vector of its size, so an MLP can take
 /// 28×28 images directly (and its parameters keep PyTorch's names `0.weight`, `0.bias`).
-public final class Linear: Layer {
+public final class Linear: DenseProductLayer {
     public let inputs: Int
     public let outputs: Int
     public let weightInit: WeightInit
+    /// Set when the weight is another layer's parameter (a GPT's head tied to its embedding).
+    public let weightTie: ParameterTie?
 
-    private var weight: ParameterView!
-    private var bias: ParameterView!
+    private var weightView: ParameterView?
+    private var biasView: ParameterView?
+    public var weight: ParameterView { weightView! }
+    public var bias: ParameterView { biasView! }
     /// The last forward's input, and the last backward's output gradient: the two factors of
     /// the weight gradient dW = dYᵀ·X.
-    public private(set) var input: Tensor?
-    public private(set) var gradOutput: Tensor?
-    /// Set when someone else forms the weight gradient from `input` and `gradOutput` (ranks
-    /// sharing one host form it for the global batch at once; see `RowSplitLinear`),
-    /// so backward leaves it out. The bias gradient and dX are always computed here.
-    public var defersWeightGradient = false
-    /// Set by `Sequential` when no layer before this one has parameters, so that backward
-    /// never asks for this layer's input gradient.
-    public internal(set) var isFirstTrainable = false
-    /// Where the weight lies in the arena.
-    public var weightSlot: ParameterSlot { weight.slot }
-    /// Set when the ranks of one host compute this layer's training forward pass together,
-    /// each its rows of Y for the whole global batch (see `RowSplitLinear`): called
-    /// with the input and this rank's first sample in the global batch, it writes this rank's
-    /// Y, bias included.
-    public var globalBatchForward: ((_ input: Tensor, _ sampleOffset: Int, _ y: UnsafeMutablePointer<Float>) -> Void)?
-    /// The current weights [out, in] and biases, read-only, for whoever computes with them.
-    public var weightValues: UnsafePointer<Float> { UnsafePointer(weight.value) }
-    public var biasValues: UnsafePointer<Float> { UnsafePointer(bias.value) }
+    public private(set) var lastInput: Tensor?
+    public private(set) var lastGradOutput: Tensor?
+    /// A gradient path that forms dW over the global batch itself (and may split the forward
+    /// product by rows); see `RowSplitDense`. The bias gradient and dX are always computed here.
+    public var delegate: DenseProductDelegate?
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
-    public init(_ inputs: Int, _ outputs: Int, weightInit: WeightInit = .kaiming) {
-        self.inputs = inputs; self.outputs = outputs; self.weightInit = weightInit
+    /// A dense layer; `weightTiedTo` makes its [outputs, inputs] weight another layer's
+    /// parameter of that shape (which must come earlier in the model).
+    public init(_ inputs: Int, _ outputs: Int, weightInit: WeightInit = .kaiming, weightTiedTo tie: ParameterTie? = nil) {
+        self.inputs = inputs; self.outputs = outputs; self.weightInit = weightInit; weightTie = tie
     }
 
-    public var summary: String { "Linear(\(inputs) → \(outputs))" }
+    public var summary: String { "Linear(\(inputs) → \(outputs)\(weightTie == nil ? "" : ", tied weight"))" }
 
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let size = shape.reduce(1, *)
@@ -63,19 +55,20 @@ public final class Linear: Layer {
     }
 
     public var parameterSpecs: [ParameterSpec] {
-        [ParameterSpec(name: "weight", shape: [outputs, inputs],
-                       initializer: .uniform(bound: weightInit.bound(fanIn: inputs, fanOut: outputs))),
-         ParameterSpec(name: "bias", shape: [outputs], initializer: .zeros)]
+        let weight = weightTie.map { ParameterSpec.tied("weight", shape: [outputs, inputs], to: $0.owner, $0.name) }
+            ?? ParameterSpec(name: "weight", shape: [outputs, inputs],
+                             initializer: .uniform(bound: weightInit.bound(fanIn: inputs, fanOut: outputs)))
+        return [weight, ParameterSpec(name: "bias", shape: [outputs], initializer: .zeros)]
     }
 
-    public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = parameters[1] }
+    public func bind(_ parameters: [ParameterView]) { weightView = parameters[0]; biasView = parameters[1] }
 
-    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
-        self.input = input
+    public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
+        lastInput = input
         let n = input.batch
         let y = output.tensor([n, outputs])
-        if context.training, let globalBatchForward {
-            globalBatchForward(input, context.globalSampleOffset, y.pointer)
+        if context.training, let delegate, delegate.computesForward {
+            try delegate.forward(input, sampleOffset: context.globalSampleOffset, into: y.pointer)
             return y
         }
         // Start every row at the bias and let gemm accumulate x·Wᵀ onto it.
@@ -86,17 +79,19 @@ public final class Linear: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
-        guard let input else { preconditionFailure("Linear.backward before forward") }
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
+        guard let input = lastInput else { preconditionFailure("Linear.backward before forward") }
         let n = gradOutput.batch
-        self.gradOutput = gradOutput
-        // dW[out, in] = dYᵀ · X ;  db = Σ_rows dY ;  dX = dY · W
-        if !defersWeightGradient {
+        lastGradOutput = gradOutput
+        // dW[out, in] (+)= dYᵀ · X ;  db (+)= Σ_rows dY ;  dX = dY · W
+        if delegate == nil {
             Kernels.gemm(.yes, .no, m: outputs, n: inputs, k: n,
                          a: gradOutput.pointer, lda: outputs, b: input.pointer, ldb: inputs,
-                         beta: 0, c: weight.gradient, ldc: inputs)
+                         beta: weight.gradientBeta(), c: weight.gradient, ldc: inputs)
+        } else {
+            weight.claimGradientElsewhere()
         }
-        Kernels.sumRows(gradOutput.pointer, rows: n, columns: outputs, into: bias.gradient)
+        Kernels.sumRows(gradOutput.pointer, rows: n, columns: outputs, into: bias.gradient, accumulate: bias.gradientAccumulates())
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(input.shape)
         Kernels.gemm(.no, .no, m: n, n: inputs, k: outputs,

@@ -108,7 +108,7 @@ public final class MaxPool2D: Layer {
         }
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let g = geometry else { preconditionFailure("MaxPool2D.backward before forward") }
         let dx = gradInput.tensor(inputShape)

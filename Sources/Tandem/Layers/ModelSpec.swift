@@ -15,8 +15,8 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
     public var description: String { text }
 
     /// The layers for a given per-sample input shape.
-    public func build(inputShape: [Int]) throws -> Sequential {
-        try Sequential(try layers(inputShape: inputShape), inputShape: inputShape)
+    public func build(inputShape: [Int]) throws -> Model {
+        try Model(try layers(inputShape: inputShape), inputShape: inputShape)
     }
 
     public func layers(inputShape: [Int]) throws -> [Layer] {

@@ -1,6 +1,8 @@
 /// How a parameter starts before training.
 public enum ParameterInit: Equatable {
     case zeros
+    /// Every value the same (a normalisation's scale starts at 1).
+    case constant(Float)
     /// Uniform in ±bound.
     case uniform(bound: Float)
     /// Normal with this standard deviation.
@@ -8,14 +10,38 @@ public enum ParameterInit: Equatable {
 }
 
 /// What a layer asks the arena for: a named block of a given shape.
-public struct ParameterSpec: Equatable {
-    public var name: String          // "weight", "bias"
+///
+/// A spec can instead be *tied* to another layer's parameter (a GPT's output head reusing the
+/// token embedding): no new block is laid out, both layers read the one tensor, each adds its
+/// gradient to the one gradient, and checkpoints hold it once, under the owner's name. The
+/// owner must come first in forward order.
+///
+/// A spec that is not `trainable` is a *buffer* (running statistics): saved in checkpoints and
+/// restored on resume, but outside the parameter arena, so the optimizer, clipping and the
+/// gradient paths never see it.
+public struct ParameterSpec {
+    public var name: String          // "weight", "bias", "running_mean"
     public var shape: [Int]
     public var initializer: ParameterInit
-    public init(name: String, shape: [Int], initializer: ParameterInit) {
-        self.name = name; self.shape = shape; self.initializer = initializer
+    public var trainable: Bool
+    public var tiedTo: ParameterTie?
+    public init(name: String, shape: [Int], initializer: ParameterInit, trainable: Bool = true) {
+        self.name = name; self.shape = shape; self.initializer = initializer; self.trainable = trainable
+    }
+    /// This layer's parameter `name` is `owner`'s parameter `ownerName` (same shape).
+    public static func tied(_ name: String, shape: [Int], to owner: Layer, _ ownerName: String) -> ParameterSpec {
+        var spec = ParameterSpec(name: name, shape: shape, initializer: .zeros)
+        spec.tiedTo = ParameterTie(owner: owner, name: ownerName)
+        return spec
     }
     public var count: Int { shape.reduce(1, *) }
+}
+
+/// Another layer's parameter, used as one's own.
+public struct ParameterTie {
+    public let owner: Layer
+    public let name: String
+    public init(owner: Layer, name: String) { self.owner = owner; self.name = name }
 }
 
 /// Where one parameter lives: a range of the arena, the same range in the gradient arena.
@@ -48,6 +74,12 @@ public final class ParameterArena {
     public private(set) var globalGradients: UnsafeMutablePointer<Float>
     /// False once the buffers live in memory the arena does not own (see `relocate`).
     private var ownsStorage = true
+    /// Per slot: whether some layer has written its gradient since the last `beginGradients`.
+    /// The first writer overwrites, later ones add: gradients accumulate without a pass that
+    /// zeroes the whole arena every step.
+    private var claimed: [Bool]
+    /// Where a layer whose kernel can only overwrite computes a gradient that must be added.
+    private let scratch = FloatBuffer()
 
     public init(slots: [ParameterSlot]) {
         self.slots = slots
@@ -57,6 +89,32 @@ public final class ParameterArena {
         gradients = .allocate(capacity: max(count, 1))
         gradients.initialize(repeating: 0, count: max(count, 1))
         globalGradients = gradients
+        claimed = [Bool](repeating: false, count: slots.count)
+    }
+
+    /// A new step's gradients begin: the next writer of each slot overwrites it.
+    public func beginGradients() {
+        for i in claimed.indices { claimed[i] = false }
+    }
+
+    /// Backward is over: a slot nobody wrote this step (a parameter the pass did not use) gets a
+    /// zero gradient rather than last step's.
+    public func finishGradients() {
+        for (i, slot) in slots.enumerated() where !claimed[i] {
+            (gradients + slot.offset).update(repeating: 0, count: slot.count)
+            claimed[i] = true
+        }
+    }
+
+    /// True for the first writer of slot `index`'s gradient since `beginGradients`.
+    func claim(_ index: Int) -> Bool {
+        defer { claimed[index] = true }
+        return !claimed[index]
+    }
+
+    func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
+        scratch.reserve(count)
+        return scratch.pointer
     }
 
     deinit {
@@ -94,11 +152,41 @@ public final class ParameterArena {
     }
 }
 
-/// A layer's view of one of its parameters inside the arena.
+/// A layer's view of one of its parameters inside the arena (or, for a buffer, inside the
+/// model's buffer store).
 public struct ParameterView {
     public let arena: ParameterArena
     public let slot: ParameterSlot
+    /// The slot's index in `arena.slots`.
+    public let index: Int
+    public init(arena: ParameterArena, index: Int) {
+        self.arena = arena; self.index = index; slot = arena.slots[index]
+    }
     public var value: UnsafeMutablePointer<Float> { arena.values + slot.offset }
     public var gradient: UnsafeMutablePointer<Float> { arena.gradients + slot.offset }
     public var count: Int { slot.count }
+
+    /// The `beta` for a product that writes this gradient (`C = A·B + beta·C`): 0 for the
+    /// step's first writer, which overwrites, 1 for any later one (a tied weight's second user),
+    /// which adds. Call it once per write.
+    public func gradientBeta() -> Float { arena.claim(index) ? 0 : 1 }
+
+    /// Whether a write of this gradient must add to what is there (false for the first writer).
+    /// Call it once per write, like `gradientBeta`.
+    public func gradientAccumulates() -> Bool { !arena.claim(index) }
+
+    /// For kernels that can only overwrite: `write` fills a destination of `count` floats,
+    /// which is the gradient itself for the step's first writer, or a scratch block that is
+    /// then added to it.
+    public func writeGradient(_ write: (UnsafeMutablePointer<Float>) -> Void) {
+        if arena.claim(index) { write(gradient); return }
+        let temporary = arena.scratch(count)
+        write(temporary)
+        let g = gradient
+        for i in 0..<count { g[i] += temporary[i] }
+    }
+
+    /// Marks the gradient as handled this step without writing it (someone else forms it,
+    /// as the same-host path does for dense weights).
+    public func claimGradientElsewhere() { _ = arena.claim(index) }
 }

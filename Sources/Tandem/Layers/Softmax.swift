@@ -22,7 +22,7 @@ public final class Softmax: Layer {
         return y
     }
 
-    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(shape)
         let d = gradOutput.featuresPerSample

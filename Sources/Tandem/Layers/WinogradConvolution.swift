@@ -121,12 +121,14 @@ final class WinogradConvolution {
         transformedInputHoldsBatch = step >= batch
     }
 
-    /// Overwrites the weight and bias gradients and, when `inputGradient` is given, writes dX.
+    /// Writes (or, for a later user of the parameters in this step, adds to) the weight and
+    /// bias gradients and, when `inputGradient` is given, writes dX.
     /// `reluOutput` is the forward's output when a fused ReLU must mask dY.
     func backward(_ gradOutput: Tensor, input: Tensor, geometry g: WindowGeometry, reluOutput: UnsafePointer<Float>?,
                   weight: ParameterView, bias: ParameterView, inputGradient dx: UnsafeMutablePointer<Float>?) {
         let tiling = Tiling(g: g), batch = input.batch
         let step = slice(batch: batch)
+        let addToBias = bias.gradientAccumulates()
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), ld = tiling.leadingDimension(samples: count)
             let inputStride = tiling.matrixStride(rows: inChannels, samples: count)
@@ -137,7 +139,7 @@ final class WinogradConvolution {
             tandem_winograd_output_gradient(gradOutput.pointer + outputOffset, reluOutput.map { $0 + outputOffset },
                                             Int32(count), Int32(outChannels), Int32(tiling.tilesY), Int32(tiling.tilesX),
                                             Int32(g.outputHeight), Int32(g.outputWidth), products.pointer,
-                                            bias.gradient, accumulate ? 1 : 0, ld)
+                                            bias.gradient, accumulate || addToBias ? 1 : 0, ld)
             for xi in 0..<Self.points {   // dU[ξ] (+)= M̂[ξ] · V[ξ]ᵀ
                 Kernels.gemm(.no, .yes, m: outChannels, n: inChannels, k: ld,
                              a: products.pointer + xi * productStride, lda: ld,
@@ -159,8 +161,10 @@ final class WinogradConvolution {
                                   Int32(g.padding), Int32(tiling.tilesY), Int32(tiling.tilesX),
                                   dx + first * inChannels * g.inputPlane)
         }
-        tandem_winograd_weight_gradient(transformedWeightGradient.pointer, Int32(outChannels), Int32(inChannels),
-                                        weight.gradient, weightStride)
+        weight.writeGradient { destination in
+            tandem_winograd_weight_gradient(transformedWeightGradient.pointer, Int32(outChannels), Int32(inChannels),
+                                            destination, weightStride)
+        }
     }
 
     /// V of samples first..<first+count, through the padded copy.

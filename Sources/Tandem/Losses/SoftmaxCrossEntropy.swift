@@ -12,14 +12,17 @@ public final class SoftmaxCrossEntropy: Loss {
     public init() {}
     public var name: String { "cross-entropy" }
 
-    public func forward(_ output: Tensor, labels: UnsafeBufferPointer<Int32>) -> LossResult {
-        precondition(labels.count == output.batch, "one label per sample")
+    /// `output` holds one row of class scores per label: [n, classes] for a label per sample,
+    /// [n, T, classes] for a label per position.
+    public func forward(_ output: Tensor, targets: Targets) -> LossResult {
+        let labels = targets.classes
+        precondition(!labels.isEmpty && output.count % labels.count == 0, "one row of class scores per label")
         shape = output.shape
-        let classes = output.featuresPerSample
+        let rows = labels.count, classes = output.count / rows
         let p = probabilities.tensor(output.shape)
         if self.labels.count != labels.count { self.labels = Array(repeating: 0, count: labels.count) }
         var total = 0.0, correct = 0
-        for r in 0..<output.batch {
+        for r in 0..<rows {
             let logits = output.pointer + r * classes
             let label = Int(labels[r])
             self.labels[r] = labels[r]
@@ -32,9 +35,9 @@ public final class SoftmaxCrossEntropy: Loss {
 
     public func backward(normalizer: Int) -> Tensor {
         let g = gradient.tensor(shape)
-        let classes = shape.dropFirst().reduce(1, *)
+        let rows = labels.count, classes = g.count / rows
         let scale = 1 / Float(normalizer)
-        for r in 0..<shape[0] {
+        for r in 0..<rows {
             let p = probabilities.pointer + r * classes, out = g.pointer + r * classes
             for j in 0..<classes { out[j] = p[j] * scale }
             out[Int(labels[r])] -= scale

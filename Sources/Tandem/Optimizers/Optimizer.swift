@@ -31,7 +31,7 @@ extension Optimizer {
 
 /// The settings from which `makeOptimizer` builds an optimizer.
 public struct OptimizerConfig: Equatable {
-    public var kind: String = "adamw"
+    public var kind = OptimizerKind.adamw
     public var momentum: Float = 0.9
     public var nesterov: Bool = false
     public var weightDecay: Float = 0
@@ -41,23 +41,17 @@ public struct OptimizerConfig: Equatable {
     public init() {}
 }
 
-public struct OptimizerError: Error, CustomStringConvertible {
-    public var description: String
-}
-
-public func makeOptimizer(_ config: OptimizerConfig, parameterCount: Int) throws -> Optimizer {
-    switch config.kind.lowercased() {
-    case "sgd":
+public func makeOptimizer(_ config: OptimizerConfig, parameterCount: Int) -> Optimizer {
+    switch config.kind {
+    case .sgd:
         return SGD(parameterCount: parameterCount, momentum: config.momentum, nesterov: config.nesterov,
                    weightDecay: config.weightDecay)
-    case "adam":
+    case .adam:
         return Adam(parameterCount: parameterCount, beta1: config.beta1, beta2: config.beta2,
                     epsilon: config.epsilon, weightDecay: config.weightDecay, decoupled: false)
-    case "adamw":
+    case .adamw:
         return Adam(parameterCount: parameterCount, beta1: config.beta1, beta2: config.beta2,
                     epsilon: config.epsilon, weightDecay: config.weightDecay, decoupled: true)
-    default:
-        throw OptimizerError(description: "unknown optimizer '\(config.kind)' (expected sgd, adam or adamw)")
     }
 }
 

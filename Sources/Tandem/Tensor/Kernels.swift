@@ -77,9 +77,11 @@ public enum Kernels {
         for i in 0..<count { y[i] += alpha * x[i] }
     }
 
-    /// out[j] = Σ_i x[i, j] over `rows` rows of `columns` values (bias gradients).
-    public static func sumRows(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
-        out.update(repeating: 0, count: columns)
+    /// out[j] = Σ_i x[i, j] over `rows` rows of `columns` values (bias gradients); with
+    /// `accumulate`, out[j] += that sum.
+    public static func sumRows(_ x: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>,
+                               accumulate: Bool = false) {
+        if !accumulate { out.update(repeating: 0, count: columns) }
         for r in 0..<rows {
             let row = x + r * columns
             for j in 0..<columns { out[j] += row[j] }

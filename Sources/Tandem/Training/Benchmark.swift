@@ -59,7 +59,7 @@ public enum Benchmark {
             let epoch = s / perEpoch
             if epoch != orderEpoch { order = trainer.sampler.order(epoch: epoch); orderEpoch = epoch }
             let t0 = Date.timeIntervalSinceReferenceDate
-            let outcome = try trainer.step.run(dataset: trainer.data.train,
+            let outcome = try trainer.step.run(data: trainer.data.train,
                                                batch: trainer.sampler.globalBatch(order: order, batch: s % perEpoch),
                                                step: s,
                                                learningRate: config.learningRate)

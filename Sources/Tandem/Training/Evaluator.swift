@@ -9,24 +9,23 @@ public struct Evaluation {
 public final class Evaluator {
     public let communicator: Communicator
     public let chunk: Int
-    private let input = FloatBuffer()
-    private var labels: [Int32] = []
+    private let batch = BatchBuffer()
 
     public init(communicator: Communicator, chunk: Int = 256) {
         self.communicator = communicator; self.chunk = chunk
     }
 
-    public func evaluate(_ model: Sequential, loss: Loss, on dataset: Dataset) throws -> Evaluation {
-        let part = BatchSampler.shard(globalBatch: dataset.count, rank: communicator.rank, worldSize: communicator.size)
-        var totals = [0.0, 0.0, Double(part.count)]
+    /// Loss and accuracy per target (per sample, or per token).
+    public func evaluate(_ model: Model, loss: Loss, on data: DataSource) throws -> Evaluation {
+        let part = BatchSampler.shard(globalBatch: data.count, rank: communicator.rank, worldSize: communicator.size)
+        var totals = [0.0, 0.0, Double(part.count * data.targetKind.scoredPerSample)]
         var start = part.lowerBound
+        let all = Array(0..<data.count)
         while start < part.upperBound {
             let end = min(start + chunk, part.upperBound)
-            let x = input.tensor([end - start] + dataset.sampleShape)
-            if labels.count != end - start { labels = [Int32](repeating: 0, count: end - start) }
-            labels.withUnsafeMutableBufferPointer { dataset.fill(indices: start..<end, into: x.pointer, labels: $0.baseAddress!) }
-            let output = model.forward(x, context: .evaluation)
-            let result = labels.withUnsafeBufferPointer { loss.forward(output, labels: $0) }
+            let result = try batch.fill(from: data, indices: all[start..<end]) { x, targets in
+                loss.forward(try model.forward(x, context: .evaluation), targets: targets)
+            }
             totals[0] += result.sum; totals[1] += Double(result.correct)
             start = end
         }

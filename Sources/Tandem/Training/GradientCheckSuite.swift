@@ -27,7 +27,7 @@ public enum GradientCheckSuite {
             ("AvgPool2D (3×3, stride 2)", [2, 7, 7], { [AvgPool2D(kernel: 3, stride: 2), Flatten(), Linear(18, 3)] }),
             ("Flatten", [2, 3, 4], { [Flatten(), Linear(24, 3)] }),
             ("Dropout (training)", [2, 6, 6], { [Flatten(), Dropout(0.5), Linear(72, 4)] }),
-            // A ReLU after a convolution is fused into it (see Sequential): check the fused pair.
+            // A ReLU after a convolution is fused into it (see `FusingLayer`): check the fused pair.
             ("Conv2D + ReLU (fused)", [2, 6, 6],
              { [Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1), Activation(.relu),
                 Flatten(), Linear(27, 4)] }),
@@ -43,6 +43,16 @@ public enum GradientCheckSuite {
             ("CNN", [1, 6, 6],
              { [Conv2D(inChannels: 1, outChannels: 4, kernel: 3, padding: 1), Activation(.tanh), MaxPool2D(kernel: 2),
                 Flatten(), Dropout(0.25), Linear(36, 3)] }),
+            // Layers made of layers: a residual block around a Sequential (identity shortcut) and
+            // one with a projection shortcut, and a head whose weight is the first layer's.
+            ("Residual (identity, projection, tied weight)", [6], {
+                let first = Linear(6, 6)
+                return [first, Activation(.tanh),
+                        Residual(Sequential(Linear(6, 6), Activation(.tanh), Linear(6, 6))),
+                        Residual(Sequential(Linear(6, 4), Activation(.sigmoid)), shortcut: Linear(6, 4)),
+                        Linear(4, 6), Activation(.tanh),
+                        Linear(6, 6, weightTiedTo: ParameterTie(owner: first, name: "weight"))]
+            }),
         ]
         return cases
     }
@@ -50,7 +60,7 @@ public enum GradientCheckSuite {
     public static func all() -> [GradientCheckResult] {
         var results: [GradientCheckResult] = []
         for (name, shape, layers) in models() {
-            guard let model = try? Sequential(layers(), inputShape: shape) else { continue }
+            guard let model = try? Model(layers(), inputShape: shape) else { continue }
             results.append(GradientCheck.check(model: model, batch: 3, name: name))
         }
         results.append(GradientCheck.check(loss: SoftmaxCrossEntropy(), classes: 5, batch: 4))

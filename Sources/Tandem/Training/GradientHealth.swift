@@ -28,17 +28,18 @@ final class GradientHealthProbe {
     private var before: [Float] = []
 
     /// Call after the allreduce, before clipping: records gradient norms and the weights.
-    func beforeUpdate(_ model: Sequential) -> [Double] {
+    func beforeUpdate(_ model: Model) -> [Double] {
         before = model.arena.valueArray
-        return model.parameterRanges.map { range in
+        return model.units.map(\.range).map { range in
             range.isEmpty ? 0 : Kernels.sumOfSquares(model.arena.globalGradients + range.lowerBound, count: range.count).squareRoot()
         }
     }
 
     /// Call after the update: compares the weights with those recorded before.
-    func afterUpdate(_ model: Sequential, gradientNorms: [Double], decision: ClipDecision) -> GradientHealth {
+    func afterUpdate(_ model: Model, gradientNorms: [Double], decision: ClipDecision) -> GradientHealth {
         var layers: [LayerHealth] = []
-        for (index, range) in model.parameterRanges.enumerated() where !range.isEmpty {
+        for (index, unit) in model.units.enumerated() where !unit.range.isEmpty {
+            let range = unit.range
             var weight = 0.0, change = 0.0
             for i in range {
                 let old = Double(before[i]), new = Double(model.arena.values[i])
@@ -46,7 +47,7 @@ final class GradientHealthProbe {
                 change += (new - old) * (new - old)
             }
             let weightNorm = weight.squareRoot()
-            layers.append(LayerHealth(index: index, name: "\(index): \(model.layers[index].summary)",
+            layers.append(LayerHealth(index: index, name: unit.name,
                                       gradientNorm: gradientNorms[index], weightNorm: weightNorm,
                                       updateRatio: weightNorm > 0 ? change.squareRoot() / weightNorm : 0))
         }

@@ -31,16 +31,9 @@ public struct RankZeroAuthority {
         self.communicator = communicator; self.maxNorm = maxNorm
     }
 
-    /// Rank 0 decides from the summed gradient it holds (the MPI path, where every rank holds
-    /// all of it after the allreduce).
-    public func decide(_ arena: ParameterArena) throws -> ClipDecision {
-        // One pass serves both questions: squares of Float values summed in Double cannot
-        // overflow, so the sum is finite exactly when every gradient value is.
-        try decide(sumOfSquares: communicator.isRoot ? Kernels.sumOfSquares(arena.globalGradients, count: arena.count) : 0)
-    }
-
-    /// Rank 0 decides from the squared global norm; only rank 0's `sumOfSquares` is read. With
-    /// the shared arena it is the sum of every rank's share, added up by a collective.
+    /// Rank 0 decides from the squared global norm; only rank 0's `sumOfSquares` is read (the
+    /// sum of the gradient path's parts, added up by a collective). Squares of Float values
+    /// summed in Double cannot overflow, so the sum is finite exactly when every gradient is.
     public func decide(sumOfSquares: Double) throws -> ClipDecision {
         var message = [Double](repeating: 0, count: 3)
         if communicator.isRoot {

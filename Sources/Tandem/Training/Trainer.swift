@@ -15,7 +15,7 @@ public struct TrainingSummary {
 public final class Trainer {
     public let config: TrainingConfig
     public let communicator: Communicator
-    public let model: Sequential
+    public let model: Model
     public let data: TrainingData
     public let optimizer: Optimizer
     public let loss: Loss
@@ -36,65 +36,78 @@ public final class Trainer {
     private let evaluator: Evaluator
     /// Said by rank 0 when the run starts.
     private var startupWarnings: [String] = []
+    /// Whether the model came from a spec (a checkpoint can rebuild it) or from Swift code.
+    private let modelSource: TrainingCheckpoint.ModelSource
 
-    public init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
-        self.config = config
-        self.communicator = communicator
-        // Start-up: checks and loading that every rank does alone, then one collective that
-        // tells every rank whether all of them succeeded (so no rank waits for a failed one).
+    /// Trains the model that `config.model` names (a preset or a spec) on the data that
+    /// `config.dataset` names, or on `data`. Collective: every rank calls it.
+    public convenience init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
+        let loaded = try Trainer.loadData(config: config, communicator: communicator, given: data)
+        let model = try ModelSpec(config.model, activation: config.activation, convolution: config.convolution)
+            .build(inputShape: loaded.train.sampleShape)
+        try self.init(model: model, data: loaded, config: config, communicator: communicator, source: .spec)
+    }
+
+    /// Trains a model built in Swift (any tree of layers, your own `Layer` types included) on
+    /// any `DataSource`s. `config.model` names it in metrics and checkpoints; a resume restores
+    /// the checkpoint into this model. Collective: every rank calls it, with its own copy of an
+    /// identical model.
+    public convenience init(model: Model, data: TrainingData, config: TrainingConfig, communicator: Communicator) throws {
+        let loaded = try Trainer.loadData(config: config, communicator: communicator, given: data)
+        try self.init(model: model, data: loaded, config: config, communicator: communicator, source: .swift)
+    }
+
+    /// Start-up checks and loading that every rank does alone, then one collective that tells
+    /// every rank whether all of them succeeded (so no rank waits for a failed one).
+    private static func loadData(config: TrainingConfig, communicator: Communicator, given: TrainingData?) throws -> TrainingData {
         var loaded: TrainingData? = nil
         try StartupFailure.agree(communicator: communicator) {
             try config.validate(worldSize: communicator.size)
-            loaded = try data ?? TrainingData.load(config)
-        }
-        self.data = loaded!
-        let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.ranksOnThisHost))
-        Kernels.blasThreads = threads
-        let train = self.data.train
-        try Trainer.agree(on: config.fingerprintText, dataFingerprint: train.fingerprint ^ self.data.test.fingerprint,
-                          communicator: communicator)
-
-        let activation = ActivationFunction.named(config.activation)!
-        model = try ModelSpec(config.model, activation: activation, convolution: config.convolutionAlgorithm)
-            .build(inputShape: train.sampleShape)
-        guard model.outputShape.reduce(1, *) == train.classCount else {
-            throw ModelSpecError("model '\(config.model)' outputs \(model.outputShape.reduce(1, *)) values but the data has \(train.classCount) classes")
-        }
-        optimizer = try makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
-        loss = makeLoss(named: config.loss)!
-        let allreduce = GradientAllreduce(communicator: communicator, arena: model.arena, layerRanges: model.parameterRanges,
-                                          bucketBytes: Int(config.bucketMegabytes * 1_048_576), overlap: config.overlap)
-        // Ranks on one host share one copy of the model (collective: every rank gets the same answer).
-        var shared: SharedArena? = nil
-        if config.reduce != "mpi" {
-            do {
-                shared = try SharedArena.make(communicator: communicator, arena: model.arena, optimizer: optimizer,
-                                              denseLayers: model.layers.compactMap { $0 as? Linear },
-                                              globalBatch: config.globalBatch)
-            } catch let problem as SharedMemoryUnavailable {
-                // Every rank sees the same problem (the ranks agreed on it), so all act alike.
-                if config.reduce == "shared-memory" {
-                    throw StartupFailure(underlying: TrainingConfig.Invalid(description: "--reduce shared-memory: \(problem)"),
-                                         shouldReport: communicator.isRoot, failingRank: 0)
-                }
-                startupWarnings.append("\(problem); summing gradients with MPI allreduce instead")
+            loaded = try given ?? TrainingData.load(config)
+            if loaded!.train.count < config.globalBatch {
+                throw TrainingConfig.Invalid(description: "the training set has \(loaded!.train.count) samples, fewer than --global-batch \(config.globalBatch)")
             }
         }
-        if shared == nil && config.reduce == "shared-memory" && communicator.size > 1 {
-            throw StartupFailure(underlying: TrainingConfig.Invalid(description: "--reduce shared-memory needs every rank on one host"),
-                                 shouldReport: communicator.isRoot, failingRank: 0)
+        return loaded!
+    }
+
+    private init(model: Model, data: TrainingData, config: TrainingConfig, communicator: Communicator,
+                 source: TrainingCheckpoint.ModelSource) throws {
+        self.config = config
+        self.communicator = communicator
+        self.model = model
+        self.data = data
+        modelSource = source
+        let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.ranksOnThisHost))
+        Kernels.blasThreads = threads
+        let train = data.train
+        let validationPrint = data.validation?.fingerprint ?? 0
+        try Trainer.agree(on: config.fingerprintText, dataFingerprint: train.fingerprint ^ data.test.fingerprint ^ validationPrint,
+                          communicator: communicator)
+        guard model.inputShape.reduce(1, *) == train.featuresPerSample else {
+            throw ModelSpecError("model '\(config.model)' takes inputs of shape \(model.inputShape) but the data's samples have shape \(train.sampleShape)")
         }
-        step = TrainingStep(communicator: communicator, model: model, loss: loss, optimizer: optimizer,
-                            allreduce: allreduce, shared: shared,
+        let outputs = model.outputShape.reduce(1, *), wanted = train.targetKind.outputsPerSample
+        guard outputs == wanted else {
+            throw ModelSpecError("model '\(config.model)' outputs \(outputs) values per sample but the data's targets need \(wanted)")
+        }
+        optimizer = makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
+        loss = config.loss.make()
+        // Which path sums the gradients (collective: every rank reaches the same choice).
+        let path = try config.reduce.makePath(communicator: communicator, model: model, optimizer: optimizer,
+                                               globalBatch: config.globalBatch,
+                                               bucketBytes: Int(config.bucketMegabytes * 1_048_576), overlap: config.overlap,
+                                               warnings: &startupWarnings)
+        step = TrainingStep(communicator: communicator, model: model, loss: loss, optimizer: optimizer, path: path,
                             authority: RankZeroAuthority(communicator: communicator, maxNorm: config.clipNorm),
                             seed: config.seed)
         step.injectNaN = config.injectNaN
         sampler = BatchSampler(datasetSize: train.count, globalBatch: config.globalBatch, shuffle: config.shuffle, seed: config.seed)
         totalSteps = min(config.epochs * sampler.stepsPerEpoch, config.maxSteps ?? Int.max)
         switch config.schedule {
-        case "constant": schedule = .constant
-        case "step": schedule = .step(every: config.stepEvery * sampler.stepsPerEpoch, gamma: config.stepGamma)
-        default: schedule = .cosine(warmup: min(config.warmupSteps, totalSteps / 10), total: totalSteps)
+        case .constant: schedule = .constant
+        case .step: schedule = .step(every: config.stepEvery * sampler.stepsPerEpoch, gamma: config.stepGamma)
+        case .cosine: schedule = .cosine(warmup: min(config.warmupSteps, totalSteps / 10), total: totalSteps)
         }
         progress = Progress(enabled: communicator.isRoot && config.progress)
         evaluator = Evaluator(communicator: communicator)
@@ -128,27 +141,28 @@ public final class Trainer {
         try communicator.broadcast(&position, root: 0)
         startStep = Int(position[0])
         optimizer.stepCount = Int(position[1])
-        if let shared {
-            // One copy for all: what rank 0 wrote is what every rank reads.
-            try shared.memory.synchronize()
-        } else {
-            try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
-            for state in optimizer.stateNames {
-                try communicator.broadcast(UnsafeMutableRawBufferPointer(optimizer.state(named: state)), root: 0)
-            }
-        }
+        try path.adoptRankZeroState(model: model, optimizer: optimizer)
+        // Buffers (running statistics) are every rank's own; they start as rank 0's.
+        try communicator.broadcast(UnsafeMutableRawBufferPointer(model.buffers.valueBuffer), root: 0)
     }
 
     /// The checkpoint to resume from, if any, read and checked: `--resume auto` takes the run
     /// directory's newest valid checkpoint (saying which newer ones were unusable, and starting
     /// afresh when there is none yet), `--resume PATH` takes that file.
     private func resumeFile(_ directory: CheckpointDirectory) throws -> (String, CheckpointFile)? {
-        guard let resume = config.resume else { return nil }
-        if resume == "auto" {
+        switch config.resume {
+        case nil:
+            return nil
+        case .latest:
             guard let latest = try directory.loadLatest() else { return nil }
             for problem in latest.skipped { progress.line("warning: skipping unusable checkpoint: \(problem)") }
             return (latest.path, latest.file)
+        case .file(let resume):
+            return try checkpointFile(at: resume)
         }
+    }
+
+    private func checkpointFile(at resume: String) throws -> (String, CheckpointFile) {
         guard FileManager.default.fileExists(atPath: resume) else {
             throw TrainingCheckpoint.Mismatch(description: "\(resume): no such checkpoint")
         }
@@ -160,7 +174,7 @@ public final class Trainer {
         guard let checkpoints else { return }
         let started = Date.timeIntervalSinceReferenceDate
         let perEpoch = sampler.stepsPerEpoch
-        let file = TrainingCheckpoint.make(config: config, model: model, optimizer: optimizer,
+        let file = TrainingCheckpoint.make(config: config, model: model, source: modelSource, optimizer: optimizer,
                                            position: TrainingPosition(step: step, epoch: step / perEpoch, batchInEpoch: step % perEpoch),
                                            worldSize: communicator.size)
         let path = try checkpoints.save(file, step: step)
@@ -175,7 +189,7 @@ public final class Trainer {
         func refuse(_ text: String) -> StartupFailure {
             StartupFailure(underlying: TrainingConfig.Invalid(description: text), shouldReport: communicator.isRoot, failingRank: 0)
         }
-        let configs = try communicator.allgather(stableHash(configText))
+        let configs = try communicator.allgather(FNV1a.hash(configText))
         if let other = configs.firstIndex(where: { $0 != configs[0] }) {
             throw refuse("rank \(other) was started with a different configuration than rank 0")
         }
@@ -217,7 +231,7 @@ public final class Trainer {
         let perEpoch = sampler.stepsPerEpoch
         let started = Date.timeIntervalSinceReferenceDate
         progress.line("tandem: \(config.model), \(model.parameterCount) parameters, \(size) rank\(size == 1 ? "" : "s"), "
-                      + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind) lr \(config.learningRate) \(schedule)")
+                      + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind.rawValue) lr \(config.learningRate) \(schedule)")
         for warning in startupWarnings {
             progress.line("warning: " + warning)
             metrics?.write("warning", ["kind": "startup", "message": warning])
@@ -238,7 +252,7 @@ public final class Trainer {
             if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }
             let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
             let logged = (stepIndex + 1) % config.logEvery == 0
-            let outcome = try step.run(dataset: data.train,
+            let outcome = try step.run(data: data.train,
                                        batch: sampler.globalBatch(order: order, batch: batch),
                                        step: stepIndex, learningRate: lr,
                                        measureHealth: logged && communicator.isRoot)
@@ -341,7 +355,7 @@ public final class Trainer {
     func writeBest(step: Int, validationLoss: Double) throws {
         guard let checkpoints else { return }
         let perEpoch = sampler.stepsPerEpoch
-        var file = TrainingCheckpoint.make(config: config, model: model, optimizer: optimizer,
+        var file = TrainingCheckpoint.make(config: config, model: model, source: modelSource, optimizer: optimizer,
                                            position: TrainingPosition(step: step, epoch: step / perEpoch, batchInEpoch: step % perEpoch),
                                            worldSize: communicator.size)
         file.metadata["validation_loss"] = "\(validationLoss)"
@@ -356,7 +370,7 @@ public final class Trainer {
         if let hook = config.injectDivergence, hook.rank == communicator.rank, hook.step == step {
             model.arena.values[0] += 1
         }
-        let sums = try communicator.allgather(Trainer.checksum(model.arena))
+        let sums = try communicator.allgather(Trainer.checksum(model))
         let differing = sums.indices.filter { sums[$0] != sums[0] }
         if !differing.isEmpty {
             throw CommunicationError("parameters diverged at step \(step): rank\(differing.count == 1 ? "" : "s") "
@@ -364,9 +378,12 @@ public final class Trainer {
         }
     }
 
-    public static func checksum(_ arena: ParameterArena) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for i in 0..<arena.count { h = (h ^ UInt64(arena.values[i].bitPattern)) &* 0x100_0000_01B3 }
-        return h
+    /// A digest of every parameter and buffer value.
+    public static func checksum(_ model: Model) -> UInt64 {
+        var h = FNV1a()
+        for store in [model.arena, model.buffers] {
+            for i in 0..<store.count { h.mix(UInt64(store.values[i].bitPattern)) }
+        }
+        return h.value
     }
 }

@@ -1,11 +1,14 @@
 /// Everything that defines a training run. Every field has a default, so an empty command line
 /// trains the default model on Fashion-MNIST.
 public struct TrainingConfig: Equatable {
+    /// A model spec (preset or layer list, see `ModelSpec`); a model built in Swift and handed
+    /// to `Trainer(model:data:config:communicator:)` is described by its own name here.
     public var model = "mlp:784-256-128-10"
-    public var activation = "relu"
-    /// auto, im2col or winograd (see `Conv2D.Algorithm`); numerics only, not in the fingerprint.
-    public var convolution = "auto"
-    public var loss = "cross-entropy"
+    public var activation = ActivationFunction.relu
+    /// Forces a convolution method (nil: each layer picks; see `Conv2D.Algorithm`); numerics
+    /// only, not in the fingerprint.
+    public var convolution: Conv2D.Algorithm? = nil
+    public var loss = LossKind.crossEntropy
     public var epochs = 10
     public var maxSteps: Int? = nil
     /// End this job after step N as if interrupted (a checkpoint is written), without changing
@@ -14,14 +17,14 @@ public struct TrainingConfig: Equatable {
     public var globalBatch = 128
     public var optimizer = OptimizerConfig()
     public var learningRate: Float = 1e-3
-    public var schedule = "cosine"
+    public var schedule = ScheduleKind.cosine
     public var warmupSteps = 200
     public var stepEvery = 5      // epochs between decays of the step schedule
     public var stepGamma: Float = 0.1
     public var clipNorm: Float? = nil
     public var seed: UInt64 = 42
     public var shuffle = true
-    public var dataset = "fashion-mnist"
+    public var dataset = DatasetKind.fashionMNIST
     public var dataDirectory = FashionMNIST.defaultDirectory
     public var csvTrain: String? = nil
     public var csvTest: String? = nil
@@ -32,8 +35,7 @@ public struct TrainingConfig: Equatable {
     public var checkpointEvery: Int? = nil
     /// Checkpoints kept in the run directory, newest first.
     public var keepCheckpoints = 3
-    /// "auto" (the run directory's latest, if any) or a checkpoint file.
-    public var resume: String? = nil
+    public var resume: ResumePoint? = nil
     public var logEvery = 50
     /// Warn when a layer's gradient norm falls below this (vanishing gradients)...
     public var vanishingThreshold = 1e-3
@@ -44,10 +46,10 @@ public struct TrainingConfig: Equatable {
     public var consistencyEvery = 200
     public var overlap = true
     public var bucketMegabytes: Double = 1
-    /// How gradients are summed: "shared-memory" (ranks on one host share one copy of the
-    /// model; see `SharedArena`), "mpi" (bucketed MPI allreduce overlapped with backward), or
-    /// "auto": shared memory when every rank is on one host, MPI otherwise.
-    public var reduce = "auto"
+    /// How gradients are summed: shared memory (ranks on one host share one copy of the model;
+    /// see `SharedArena`), MPI (bucketed allreduce overlapped with backward), or auto: shared
+    /// memory when every rank is on one host, MPI otherwise.
+    public var reduce = ReductionChoice.auto
     public var threads: Int? = nil
     public var evaluateEveryEpoch = true
     public var progress = true
@@ -75,20 +77,6 @@ public struct TrainingConfig: Equatable {
         if !(learningRate > 0) || !learningRate.isFinite { try fail("--lr must be a positive number (got \(learningRate))") }
         if let clipNorm, !(clipNorm > 0) { try fail("--clip-norm must be positive (got \(clipNorm))") }
         if !(0..<1).contains(validationSplit) { try fail("--validation-split must be in [0, 1) (got \(validationSplit))") }
-        if !["constant", "step", "cosine"].contains(schedule) {
-            try fail("unknown --schedule '\(schedule)' (expected constant, step or cosine)")
-        }
-        if ActivationFunction.named(activation) == nil {
-            try fail("unknown --activation '\(activation)' (expected relu, leakyrelu, sigmoid, tanh or gelu)")
-        }
-        if convolution != "auto" && convolutionAlgorithm == nil {
-            let methods = ["auto"] + Conv2D.Algorithm.allCases.map(\.rawValue)
-            try fail("unknown --convolution '\(convolution)' (expected \(methods.joined(separator: ", ")))")
-        }
-        if makeLoss(named: loss) == nil { try fail("unknown --loss '\(loss)' (expected cross-entropy or mse)") }
-        if !["sgd", "adam", "adamw"].contains(optimizer.kind) {
-            try fail("unknown --optimizer '\(optimizer.kind)' (expected sgd, adam or adamw)")
-        }
         if logEvery < 1 { try fail("--log-every must be at least 1") }
         if let earlyStopping {
             if earlyStopping < 1 { try fail("--early-stopping must be at least 1 epoch") }
@@ -96,38 +84,25 @@ public struct TrainingConfig: Equatable {
         }
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
-        if !["auto", "mpi", "shared-memory"].contains(reduce) {
-            try fail("unknown --reduce '\(reduce)' (expected auto, mpi or shared-memory)")
-        }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
         if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
-        if resume == "auto" && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
+        if resume == .latest && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
-
-    /// The forced convolution method, nil for automatic.
-    public var convolutionAlgorithm: Conv2D.Algorithm? { Conv2D.Algorithm(rawValue: convolution) }
 
     /// The fields that change the mathematics of the run, as text. Ranks compare a hash of it
     /// at start-up; checkpoints record it.
     public var fingerprintText: String {
-        var parts = ["model=\(model)", "activation=\(activation)", "loss=\(loss)", "epochs=\(epochs)",
+        var parts = ["model=\(model)", "activation=\(activation.argument)", "loss=\(loss.rawValue)", "epochs=\(epochs)",
                      "max_steps=\(maxSteps.map(String.init) ?? "-")", "global_batch=\(globalBatch)",
-                     "optimizer=\(optimizer.kind)", "momentum=\(optimizer.momentum)", "nesterov=\(optimizer.nesterov)",
-                     "weight_decay=\(optimizer.weightDecay)", "lr=\(learningRate)", "schedule=\(schedule)",
+                     "optimizer=\(optimizer.kind.rawValue)", "momentum=\(optimizer.momentum)", "nesterov=\(optimizer.nesterov)",
+                     "weight_decay=\(optimizer.weightDecay)", "lr=\(learningRate)", "schedule=\(schedule.rawValue)",
                      "warmup=\(warmupSteps)", "step_every=\(stepEvery)", "gamma=\(stepGamma)",
                      "clip=\(clipNorm.map { "\($0)" } ?? "-")", "seed=\(seed)", "shuffle=\(shuffle)",
-                     "dataset=\(dataset)", "train_subset=\(trainSubset.map(String.init) ?? "-")",
+                     "dataset=\(dataset.rawValue)", "train_subset=\(trainSubset.map(String.init) ?? "-")",
                      "validation_split=\(validationSplit)"]
         parts.append("consistency_every=\(consistencyEvery)")
         return parts.joined(separator: " ")
     }
-}
-
-/// FNV-1a over UTF-8: a stable 64-bit hash for comparing texts across ranks.
-public func stableHash(_ text: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-    return h
 }

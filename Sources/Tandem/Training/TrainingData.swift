@@ -1,13 +1,17 @@
 /// The data sets a run uses, loaded the same way on every rank.
 public struct TrainingData {
-    public var train: Dataset
-    public var validation: Dataset?
-    public var test: Dataset
+    public var train: DataSource
+    public var validation: DataSource?
+    public var test: DataSource
+
+    public init(train: DataSource, validation: DataSource? = nil, test: DataSource) {
+        self.train = train; self.validation = validation; self.test = test
+    }
 
     public static func load(_ config: TrainingConfig) throws -> TrainingData {
         var train: Dataset, test: Dataset, testPath: String
         switch config.dataset {
-        case "fashion-mnist":
+        case .fashionMNIST:
             train = try FashionMNIST.load(.train, directory: config.dataDirectory)
             test = try FashionMNIST.load(.test, directory: config.dataDirectory)
             testPath = FashionMNIST.path(.test, images: true, directory: config.dataDirectory)
@@ -15,7 +19,7 @@ public struct TrainingData {
                 throw DataError(testPath,
                                 "holds images of shape \(test.sampleShape) but the training images have shape \(train.sampleShape)")
             }
-        case "csv":
+        case .csv:
             guard let trainPath = config.csvTrain, let csvTestPath = config.csvTest else {
                 throw TrainingConfig.Invalid(description: "--dataset csv needs --csv-train and --csv-test")
             }
@@ -25,8 +29,6 @@ public struct TrainingData {
             guard test.featuresPerSample == train.featuresPerSample else {
                 throw DataError(testPath, "has \(test.featuresPerSample) features per sample but \(trainPath) has \(train.featuresPerSample)")
             }
-        default:
-            throw TrainingConfig.Invalid(description: "unknown --dataset '\(config.dataset)' (expected fashion-mnist or csv)")
         }
         guard test.count > 0 else { throw DataError(testPath, "holds no samples") }
         if let n = config.trainSubset, n < train.count { train = train.subset(Array(0..<n), name: train.name + "/subset") }
@@ -34,9 +36,6 @@ public struct TrainingData {
         if config.validationSplit > 0 {
             let parts = train.split(validationFraction: config.validationSplit, seed: config.seed)
             train = parts.train; validation = parts.validation
-        }
-        if train.count < config.globalBatch {
-            throw TrainingConfig.Invalid(description: "the training set has \(train.count) samples, fewer than --global-batch \(config.globalBatch)")
         }
         return TrainingData(train: train, validation: validation, test: test)
     }

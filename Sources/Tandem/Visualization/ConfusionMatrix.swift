@@ -25,7 +25,7 @@ public struct ConfusionMatrix: Equatable {
 
     /// The model's prediction (the largest output) for every sample of `dataset`, counted.
     /// Runs in chunks so memory stays small whatever the dataset's size.
-    public static func evaluate(_ model: Sequential, on dataset: Dataset, chunk: Int = 256) throws -> ConfusionMatrix {
+    public static func evaluate(_ model: Model, on dataset: Dataset, chunk: Int = 256) throws -> ConfusionMatrix {
         let inputs = model.inputShape.reduce(1, *), outputs = model.outputShape.reduce(1, *)
         guard inputs == dataset.featuresPerSample else {
             throw PlotError("the model takes \(model.inputShape) inputs, \(dataset.name) has \(dataset.sampleShape)")
@@ -41,7 +41,7 @@ public struct ConfusionMatrix: Equatable {
             let end = min(start + chunk, dataset.count)
             let x = buffer.tensor([end - start] + model.inputShape)
             labels.withUnsafeMutableBufferPointer { dataset.fill(indices: start..<end, into: x.pointer, labels: $0.baseAddress!) }
-            let y = model.forward(x, context: .evaluation)
+            let y = try model.forward(x, context: .evaluation)
             for row in 0..<(end - start) {
                 matrix.add(trueClass: Int(labels[row]), predicted: argmax(y.pointer + row * outputs, count: outputs))
             }

@@ -198,7 +198,7 @@ final class PlotPredictTests: XCTestCase {
 
         // The model itself, in this process.
         let model = try TrainingCheckpoint.model(from: try CheckpointFile.read(path: checkpoint), path: checkpoint)
-        let output = model.forward(Tensor(shape: [1] + model.inputShape, values: pixels.map { Float($0) * (1 / Float(255)) }), context: .evaluation)
+        let output = try model.forward(Tensor(shape: [1] + model.inputShape, values: pixels.map { Float($0) * (1 / Float(255)) }), context: .evaluation)
         let argmax = ConfusionMatrix.argmax(output.pointer, count: 10)
         XCTAssertEqual(fromIDX[0][0].classIndex, argmax)
         XCTAssertEqual(fromIDX[0][0].name, FashionMNIST.classNames[argmax])

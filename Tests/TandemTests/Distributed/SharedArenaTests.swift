@@ -79,13 +79,16 @@ final class SharedArenaTests: XCTestCase {
     /// its norm.
     func testDenseLayersAreSplitByRowsOverTheGlobalBatch() throws {
         let ranks = 3, globalBatch = 10, inputs = 37, outputs = 7   // shards of 3, 3 and 4 samples
-        func model() throws -> Sequential {
-            try Sequential([Linear(inputs, 29), Activation(.tanh), Linear(29, outputs)], inputShape: [inputs])
+        func model() throws -> Model {
+            try Model([Linear(inputs, 29), Activation(.tanh), Linear(29, outputs)], inputShape: [inputs])
         }
         let layers = try model().layers.compactMap { $0 as? Linear }
-        XCTAssertTrue(RowSplitLinear.splitsForward(layers[0], globalBatch: globalBatch))
-        XCTAssertFalse(RowSplitLinear.splitsForward(layers[1], globalBatch: globalBatch))
-        XCTAssertFalse(RowSplitLinear.splitsForward(Linear(inputs, 29), globalBatch: globalBatch), "not first in a model")
+        let units = try model().units.filter { $0.layer is Linear }
+        XCTAssertEqual(units.map(\.isFirstTrainable), [true, false])
+        XCTAssertTrue(RowSplitDense.splitsForward(layers[0], isFirstTrainable: true, globalBatch: globalBatch))
+        XCTAssertFalse(RowSplitDense.splitsForward(layers[1], isFirstTrainable: false, globalBatch: globalBatch))
+        XCTAssertFalse(RowSplitDense.splitsForward(Linear(inputs, 29), isFirstTrainable: false, globalBatch: globalBatch),
+                       "not first in a model")
         func sample(_ s: Int, _ i: Int) -> Float { Float((s * 31 + i * 17) % 23) / 11 - 1 }
         func outputGradient(_ s: Int, _ o: Int) -> Float { Float((s * 13 + o * 5) % 9) / 4 - 1 }
         func batch(_ samples: Range<Int>) -> (x: Tensor, dy: Tensor) {
@@ -97,7 +100,7 @@ final class SharedArenaTests: XCTestCase {
         let single = try model()
         single.initializeParameters(seed: 7)
         let whole = batch(0..<globalBatch)
-        let expectedOutput = single.forward(whole.x, context: ForwardContext(training: true)).scalars
+        let expectedOutput = try single.forward(whole.x, context: ForwardContext(training: true)).scalars
         try single.backward(whole.dy)
         let expected = single.arena.gradientArray
 
@@ -110,14 +113,13 @@ final class SharedArenaTests: XCTestCase {
             let rank = communicator.rank
             let net = try model()
             if rank == 0 { net.initializeParameters(seed: 7) }
-            let shared = try XCTUnwrap(try SharedArena.make(communicator: communicator, arena: net.arena,
+            let shared = try XCTUnwrap(try SharedArena.make(communicator: communicator, model: net,
                                                             optimizer: SGD(parameterCount: net.parameterCount),
-                                                            denseLayers: net.layers.compactMap { $0 as? Linear },
                                                             globalBatch: globalBatch))
             let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: ranks)
             let part = batch(shard)
-            let output = net.forward(part.x, context: ForwardContext(training: true, globalSampleOffset: shard.lowerBound))
-            _ = try shared.finishForward()
+            let output = try net.forward(part.x, context: ForwardContext(training: true, globalSampleOffset: shard.lowerBound))
+            _ = shared.takeForwardExchange()
             try net.backward(part.dy)
             shared.stage(shardOffset: shard.lowerBound)
             try shared.waitForAllGradients()
@@ -130,7 +132,7 @@ final class SharedArenaTests: XCTestCase {
             // A rank updates the rows whose gradient it formed and whose product it computed.
             let first = net.layers[0] as! Linear
             let rows = (rank * 29 / ranks)..<((rank + 1) * 29 / ranks)
-            let weights = (first.weightSlot.offset + rows.lowerBound * inputs)..<(first.weightSlot.offset + rows.upperBound * inputs)
+            let weights = (first.weight.slot.offset + rows.lowerBound * inputs)..<(first.weight.slot.offset + rows.upperBound * inputs)
             XCTAssertTrue(shared.ownedRanges.contains { $0 == weights }, "rank \(rank) owns its rows of the first layer")
             if rank == 0 { global = Array(UnsafeBufferPointer(start: net.arena.globalGradients, count: net.parameterCount)) }
             lock.unlock()

@@ -69,7 +69,7 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
             for ranks in [2, 3, 4] {
                 // Simulated ranks share one process, so "auto" takes the shared-arena path.
                 assertEquivalent(try train(ranks: ranks, globalBatch: batch), reference, "\(ranks) ranks, batch \(batch)")
-                assertEquivalent(try train(ranks: ranks, globalBatch: batch) { $0.reduce = "mpi" }, reference,
+                assertEquivalent(try train(ranks: ranks, globalBatch: batch) { $0.reduce = .mpi }, reference,
                                  "\(ranks) ranks, batch \(batch), allreduce path")
             }
         }
@@ -112,7 +112,7 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
             XCTAssertEqual(Double(d.coefficient), 0.05 / (d.norm + 1e-6), accuracy: 1e-6)
         }
         assertEquivalent(clipped, try train(ranks: 1, globalBatch: 96, steps: 20) { $0.clipNorm = 0.05 }, "clipped")
-        assertEquivalent(try train(ranks: 3, globalBatch: 96, steps: 20) { $0.clipNorm = 0.05; $0.reduce = "mpi" }, clipped,
+        assertEquivalent(try train(ranks: 3, globalBatch: 96, steps: 20) { $0.clipNorm = 0.05; $0.reduce = .mpi }, clipped,
                          "clipped, allreduce path")
         let unclipped = try train(ranks: 3, globalBatch: 96, steps: 20)
         XCTAssertGreaterThan(Self.relativeDifference(clipped.parameters, unclipped.parameters), 1e-3)
@@ -139,7 +139,7 @@ final class ThreadGroupEquivalenceTests: XCTestCase {
 
     func testParameterDivergenceIsDetected() {
         XCTAssertThrowsError(try train(ranks: 2, globalBatch: 64, steps: 10) {
-            $0.consistencyEvery = 5; $0.injectDivergence = (rank: 1, step: 5); $0.reduce = "mpi"
+            $0.consistencyEvery = 5; $0.injectDivergence = (rank: 1, step: 5); $0.reduce = .mpi
         }) { error in
             XCTAssertTrue("\(error)".contains("diverged at step 5"), "\(error)")
             XCTAssertTrue("\(error)".contains("rank 1"), "\(error)")

@@ -61,10 +61,10 @@ final class ConvolutionTests: XCTestCase {
     ]
 
     private func makeLayer(_ p: Problem, workspaceLimit: Int = 1 << 25,
-                           algorithm: Conv2D.Algorithm? = nil) throws -> (Sequential, Conv2D) {
+                           algorithm: Conv2D.Algorithm? = nil) throws -> (Model, Conv2D) {
         let conv = Conv2D(inChannels: p.inChannels, outChannels: p.outChannels, kernel: p.kernel,
                           stride: p.stride, padding: p.padding, workspaceLimit: workspaceLimit, algorithm: algorithm)
-        let model = try Sequential([conv], inputShape: [p.inChannels, p.height, p.width])
+        let model = try Model([conv], inputShape: [p.inChannels, p.height, p.width])
         return (model, conv)
     }
 
@@ -77,9 +77,9 @@ final class ConvolutionTests: XCTestCase {
             model.arena.setValues(params)
             let w = Array(params[0..<p.weightCount]), b = Array(params[p.weightCount...])
             let x = rng.floats(p.batch * p.inChannels * p.height * p.width)
-            let y = model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x), context: .evaluation)
+            let y = try model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x), context: .evaluation)
             XCTAssertEqual(y.shape, [p.batch, p.outChannels, p.outHeight, p.outWidth], "k\(k) s\(s) p\(pad)")
-            assertClose(y.scalars, p.forward(x: x, w: w, bias: b), relative: 1e-5, "k\(k) s\(s) p\(pad)")
+            assertClose(y.scalars, try p.forward(x: x, w: w, bias: b), relative: 1e-5, "k\(k) s\(s) p\(pad)")
         }
     }
 
@@ -92,12 +92,12 @@ final class ConvolutionTests: XCTestCase {
             model.arena.setValues(params)
             let w = Array(params[0..<p.weightCount])
             let x = rng.floats(p.batch * p.inChannels * p.height * p.width)
-            _ = model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x),
+            _ = try model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x),
                               context: ForwardContext(training: true))
             let dy = rng.floats(p.batch * p.outChannels * p.outHeight * p.outWidth)
-            let dx = conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
+            let dx = try conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
                                    needsInputGradient: true)
-            let (dwExpected, dbExpected, dxExpected) = p.backward(x: x, w: w, dy: dy)
+            let (dwExpected, dbExpected, dxExpected) = try p.backward(x: x, w: w, dy: dy)
             let label = "k\(k) s\(s) p\(pad)"
             assertClose(model.arena.gradientArray, dwExpected + dbExpected, relative: 1e-5, label)
             XCTAssertEqual(dx?.shape, [p.batch, p.inChannels, p.height, p.width], label)
@@ -111,12 +111,12 @@ final class ConvolutionTests: XCTestCase {
         let (model, conv) = try makeLayer(p)
         model.arena.setValues(rng.floats(model.arena.count))
         let x = rng.floats(p.batch * p.inChannels * 25)
-        _ = model.forward(Tensor(shape: [2, 2, 5, 5], values: x), context: ForwardContext(training: true))
+        _ = try model.forward(Tensor(shape: [2, 2, 5, 5], values: x), context: ForwardContext(training: true))
         for i in 0..<model.arena.count { model.arena.gradients[i] = 1000 }
         let dy = rng.floats(p.batch * p.outChannels * 25)
-        let dx = conv.backward(Tensor(shape: [2, 3, 5, 5], values: dy), needsInputGradient: false)
+        let dx = try conv.backward(Tensor(shape: [2, 3, 5, 5], values: dy), needsInputGradient: false)
         XCTAssertNil(dx)
-        let (dw, db, _) = p.backward(x: x, w: Array(model.arena.valueArray[0..<p.weightCount]), dy: dy)
+        let (dw, db, _) = try p.backward(x: x, w: Array(model.arena.valueArray[0..<p.weightCount]), dy: dy)
         assertClose(model.arena.gradientArray, dw + db, relative: 1e-5, "old gradients must be replaced, not added to")
     }
 
@@ -133,13 +133,13 @@ final class ConvolutionTests: XCTestCase {
         let dy = rng.floats(p.batch * p.outChannels * p.outHeight * p.outWidth)
         var results: [([Float], [Float], [Float])] = []
         for (model, conv) in [(whole, wholeConv), (sliced, slicedConv)] {
-            let y = model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x),
+            let y = try model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x),
                                   context: ForwardContext(training: true)).scalars
-            let dx = conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
+            let dx = try conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
                                    needsInputGradient: true)!.scalars
             results.append((y, model.arena.gradientArray, dx))
         }
-        let (dw, db, dx) = p.backward(x: x, w: Array(params[0..<p.weightCount]), dy: dy)
+        let (dw, db, dx) = try p.backward(x: x, w: Array(params[0..<p.weightCount]), dy: dy)
         assertClose(results[1].0, results[0].0.map(Double.init), relative: 1e-6, "forward")
         assertClose(results[1].1, dw + db, relative: 1e-5, "parameter gradients, sliced")
         assertClose(results[0].1, dw + db, relative: 1e-5, "parameter gradients, whole")
@@ -191,14 +191,14 @@ final class ConvolutionTests: XCTestCase {
             let label = "in \(channels), \(height)×\(width), padding \(padding), relu \(relu)"
             let conv = Conv2D(inChannels: channels, outChannels: p.outChannels, kernel: 5, padding: padding,
                               algorithm: .winograd)
-            let model = try Sequential(relu ? [conv, Activation(.relu)] : [conv], inputShape: [channels, height, width])
+            let model = try Model(relu ? [conv, Activation(.relu)] : [conv], inputShape: [channels, height, width])
             let params = rng.floats(model.arena.count)
             model.arena.setValues(params)
             let w = Array(params[0..<p.weightCount]), b = Array(params[p.weightCount...])
             let x = rng.floats(p.batch * channels * height * width)
             let xTensor = Tensor(shape: [p.batch, channels, height, width], values: x)
-            let y = model.forward(xTensor, context: ForwardContext(training: true))
-            var expected = p.forward(x: x, w: w, bias: b)
+            let y = try model.forward(xTensor, context: ForwardContext(training: true))
+            var expected = try p.forward(x: x, w: w, bias: b)
             if relu { expected = expected.map { max($0, 0) } }
             XCTAssertEqual(y.shape, [p.batch, p.outChannels, p.outHeight, p.outWidth], label)
             assertWithinRounding(y.scalars, expected, "forward, \(label)")
@@ -208,9 +208,9 @@ final class ConvolutionTests: XCTestCase {
             // own output: an output within rounding of zero may fall on either side).
             let dy = relu ? zip(dyRaw, yValues).map { $1 > 0 ? $0 : 0 } : dyRaw
             var upstream = Tensor(shape: y.shape, values: dyRaw)
-            if relu { upstream = model.layers[1].backward(upstream, needsInputGradient: true)! }
-            let dx = conv.backward(upstream, needsInputGradient: true)!
-            let (dw, db, dxExpected) = p.backward(x: x, w: w, dy: dy)
+            if relu { upstream = try model.layers[1].backward(upstream, needsInputGradient: true)! }
+            let dx = try conv.backward(upstream, needsInputGradient: true)!
+            let (dw, db, dxExpected) = try p.backward(x: x, w: w, dy: dy)
             assertWithinRounding(model.arena.gradientArray, dw + db, "parameter gradients, \(label)")
             assertWithinRounding(dx.scalars, dxExpected, "input gradient, \(label)")
         }
@@ -248,14 +248,14 @@ final class ConvolutionTests: XCTestCase {
         model.arena.setValues(params)
         let w = Array(params[0..<p.weightCount]), b = Array(params[p.weightCount...])
         let x = rng.floats(p.batch * 32 * 196), dy = rng.floats(p.batch * 64 * 196)
-        let y = model.forward(Tensor(shape: [p.batch, 32, 14, 14], values: x), context: ForwardContext(training: true)).scalars
-        let dx = conv.backward(Tensor(shape: [p.batch, 64, 14, 14], values: dy), needsInputGradient: true)!.scalars
-        let (dw, db, dxExpected) = p.backward(x: x, w: w, dy: dy)
+        let y = try model.forward(Tensor(shape: [p.batch, 32, 14, 14], values: x), context: ForwardContext(training: true)).scalars
+        let dx = try conv.backward(Tensor(shape: [p.batch, 64, 14, 14], values: dy), needsInputGradient: true)!.scalars
+        let (dw, db, dxExpected) = try p.backward(x: x, w: w, dy: dy)
         func normwise(_ actual: [Float], _ expected: [Double]) -> Double {
             let scale = expected.map(abs).max() ?? 1
             return zip(actual, expected).map { abs(Double($0) - $1) }.max()! / scale
         }
-        let errors = [("forward", normwise(y, p.forward(x: x, w: w, bias: b))),
+        let errors = [("forward", normwise(y, try p.forward(x: x, w: w, bias: b))),
                       ("parameter gradients", normwise(model.arena.gradientArray, dw + db)),
                       ("input gradient", normwise(dx, dxExpected))]
         for (name, error) in errors {
@@ -268,14 +268,14 @@ final class ConvolutionTests: XCTestCase {
         let p = Problem(batch: 2, inChannels: 1, outChannels: 2, height: 4, width: 4, kernel: 3, stride: 1, padding: 1)
         let (model, _) = try makeLayer(p)
         let x = Tensor(shape: [2, 1, 4, 4], values: (0..<32).map(Float.init))
-        let first = model.forward(x, context: .evaluation)
-        let second = model.forward(x, context: .evaluation)
+        let first = try model.forward(x, context: .evaluation)
+        let second = try model.forward(x, context: .evaluation)
         XCTAssertTrue(first.storage === second.storage, "the step loop must not allocate a new output each time")
     }
 
     func testParameterLayoutAndKaimingInitialisation() throws {
         let conv = Conv2D(inChannels: 3, outChannels: 16, kernel: 5, stride: 1, padding: 2)
-        let model = try Sequential([conv], inputShape: [3, 8, 8])
+        let model = try Model([conv], inputShape: [3, 8, 8])
         XCTAssertEqual(model.arena.slots.map(\.name), ["0.weight", "0.bias"])
         XCTAssertEqual(model.arena.slot(named: "0.weight")?.shape, [16, 3, 5, 5])
         XCTAssertEqual(model.arena.slot(named: "0.bias")?.shape, [16])
@@ -311,7 +311,7 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertTrue(model.layers.contains { $0 is Dropout })
         var rng = TestRandom(seed: 5)
         let x = Tensor(shape: [3, 1, 28, 28], values: rng.floats(3 * 784, 0, 1))
-        let y = model.forward(x, context: ForwardContext(training: true, seed: 1, step: 0))
+        let y = try model.forward(x, context: ForwardContext(training: true, seed: 1, step: 0))
         XCTAssertEqual(y.shape, [3, 10])
         XCTAssertTrue(y.scalars.allSatisfy(\.isFinite))
         try model.backward(Tensor(shape: [3, 10], values: rng.floats(30)))
@@ -388,9 +388,9 @@ final class ConvolutionTests: XCTestCase {
         let skewed = FaultyLayer(Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)) { parameters, _ in
             for i in 0..<parameters[0].count { parameters[0].gradient[i] *= 1.1 }
         }
-        let good = try Sequential([Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)], inputShape: [2, 5, 5])
+        let good = try Model([Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1)], inputShape: [2, 5, 5])
         XCTAssertTrue(GradientCheck.check(model: good, batch: 2, name: "good").passed)
-        let bad = try Sequential([skewed], inputShape: [2, 5, 5])
+        let bad = try Model([skewed], inputShape: [2, 5, 5])
         XCTAssertFalse(GradientCheck.check(model: bad, batch: 2, name: "bad").passed)
     }
 }

@@ -21,11 +21,11 @@ final class PoolingTests: XCTestCase {
             2, 2, 4, -1,
             2, 5, -1, 4,
         ])
-        let y = pool.forward(x, context: .evaluation)
+        let y = try pool.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [1, 2, 2, 2])
         XCTAssertEqual(y.scalars, [5, 8, -1, 7,
                                    9, 3, 5, 4])
-        let dx = try XCTUnwrap(pool.backward(Tensor(shape: [1, 2, 2, 2], values: [10, 20, 30, 40, 50, 60, 70, 80]),
+        let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 2, 2, 2], values: [10, 20, 30, 40, 50, 60, 70, 80]),
                                              needsInputGradient: true))
         XCTAssertEqual(dx.shape, [1, 2, 4, 4])
         // Each gradient goes to its window's maximum; the tie 4, 4 in the last window goes to
@@ -41,7 +41,7 @@ final class PoolingTests: XCTestCase {
             0, 0, 80, 0,
             0, 70, 0, 0,
         ])
-        XCTAssertNil(pool.backward(Tensor(shape: [1, 2, 2, 2], values: [Float](repeating: 1, count: 8)),
+        XCTAssertNil(try pool.backward(Tensor(shape: [1, 2, 2, 2], values: [Float](repeating: 1, count: 8)),
                                    needsInputGradient: false))
     }
 
@@ -51,9 +51,9 @@ final class PoolingTests: XCTestCase {
         let pool = MaxPool2D(kernel: 3, stride: 2)
         var values = (0..<25).map { Float($0) * 0.01 }
         values[12] = 10
-        let y = pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
+        let y = try pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
         XCTAssertEqual(y.scalars, [10, 10, 10, 10])
-        let dx = try XCTUnwrap(pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4]), needsInputGradient: true))
+        let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4]), needsInputGradient: true))
         var expected = [Float](repeating: 0, count: 25)
         expected[12] = 10
         XCTAssertEqual(dx.scalars, expected)
@@ -64,15 +64,15 @@ final class PoolingTests: XCTestCase {
         let pool = MaxPool2D(kernel: 2)
         XCTAssertEqual(try pool.outputShape(forInput: [1, 5, 5]), [1, 2, 2])
         let values = (0..<25).map(Float.init)   // increasing: every window's maximum is its bottom-right
-        let y = pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
+        let y = try pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
         XCTAssertEqual(y.scalars, [6, 8, 16, 18])
-        let dx = try XCTUnwrap(pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 1, 1, 1]), needsInputGradient: true))
+        let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 1, 1, 1]), needsInputGradient: true))
         XCTAssertEqual(dx.scalars.enumerated().filter { $0.element != 0 }.map(\.offset), [6, 8, 16, 18])
     }
 
     func testMaxPoolPropagatesNaN() {
         let pool = MaxPool2D(kernel: 2)
-        let y = pool.forward(Tensor(shape: [1, 1, 2, 2], values: [1, .nan, 3, 2]), context: .evaluation)
+        let y = try pool.forward(Tensor(shape: [1, 1, 2, 2], values: [1, .nan, 3, 2]), context: .evaluation)
         XCTAssertTrue(y.scalars[0].isNaN, "a NaN must not be hidden by the maximum")
     }
 
@@ -105,10 +105,10 @@ final class PoolingTests: XCTestCase {
             let (batch, channels, height, width) = (3, 4, 9, 7)
             let pool = MaxPool2D(kernel: k, stride: s)
             let x = rng.floats(batch * channels * height * width)
-            let y = pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
+            let y = try pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
             let outShape = try pool.outputShape(forInput: [channels, height, width])
             let dy = rng.floats(batch * outShape.reduce(1, *))
-            let dx = try XCTUnwrap(pool.backward(Tensor(shape: [batch] + outShape, values: dy), needsInputGradient: true))
+            let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [batch] + outShape, values: dy), needsInputGradient: true))
             let expected = naiveMaxPool(x, batch: batch, channels: channels, height: height, width: width,
                                         kernel: k, stride: s, dy: dy)
             XCTAssertEqual(y.shape, [batch] + outShape)
@@ -119,7 +119,7 @@ final class PoolingTests: XCTestCase {
 
     func testMaxPoolGradientCheckWithSmallStep() throws {
         // A small finite-difference step keeps the check away from the max's kinks.
-        let model = try Sequential([Conv2D(inChannels: 2, outChannels: 3, kernel: 3, padding: 1), MaxPool2D(kernel: 2),
+        let model = try Model([Conv2D(inChannels: 2, outChannels: 3, kernel: 3, padding: 1), MaxPool2D(kernel: 2),
                                     Flatten(), Linear(27, 4)], inputShape: [2, 6, 6])
         let result = GradientCheck.check(model: model, batch: 3, name: "maxpool", step: 1e-3, tolerance: 1e-2, maxCoordinates: 200)
         XCTAssertTrue(result.passed, "\(result)")
@@ -135,10 +135,10 @@ final class PoolingTests: XCTestCase {
             2, 2, -4, 4,
             2, 2, 0, 8,
         ])
-        let y = pool.forward(x, context: .evaluation)
+        let y = try pool.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [1, 1, 2, 2])
         XCTAssertEqual(y.scalars, [4, 3, 2, 2])
-        let dx = try XCTUnwrap(pool.backward(Tensor(shape: [1, 1, 2, 2], values: [4, 8, -4, 2]), needsInputGradient: true))
+        let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [4, 8, -4, 2]), needsInputGradient: true))
         XCTAssertEqual(dx.scalars, [
             1, 1, 2, 2,
             1, 1, 2, 2,
@@ -155,8 +155,8 @@ final class PoolingTests: XCTestCase {
             let oh = (height - k) / s + 1, ow = (width - k) / s + 1
             let x = rng.floats(batch * channels * height * width)
             let dy = rng.floats(batch * channels * oh * ow)
-            let y = pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
-            let dx = try XCTUnwrap(pool.backward(Tensor(shape: [batch, channels, oh, ow], values: dy), needsInputGradient: true))
+            let y = try pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
+            let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [batch, channels, oh, ow], values: dy), needsInputGradient: true))
             var expectedY: [Double] = [], expectedDx = [Double](repeating: 0, count: x.count)
             var o = 0
             for plane in 0..<(batch * channels) { for i in 0..<oh { for j in 0..<ow {
@@ -188,15 +188,15 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(try flatten.outputShape(forInput: [3, 4, 5]), [60])
         let values = (0..<120).map(Float.init)
         let x = Tensor(shape: [2, 3, 4, 5], values: values)
-        let y = flatten.forward(x, context: .evaluation)
+        let y = try flatten.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [2, 60])
         XCTAssertEqual(y.scalars, values)
         XCTAssertTrue(y.storage === x.storage, "flatten must not copy")
         let dy = Tensor(shape: [2, 60], values: values.map { -$0 })
-        let dx = try XCTUnwrap(flatten.backward(dy, needsInputGradient: true))
+        let dx = try XCTUnwrap(try flatten.backward(dy, needsInputGradient: true))
         XCTAssertEqual(dx.shape, [2, 3, 4, 5])
         XCTAssertEqual(dx.scalars, values.map { -$0 })
         XCTAssertTrue(dx.storage === dy.storage)
-        XCTAssertNil(flatten.backward(dy, needsInputGradient: false))
+        XCTAssertNil(try flatten.backward(dy, needsInputGradient: false))
     }
 }

@@ -32,10 +32,10 @@ final class SequentialTests: XCTestCase {
     func testParameterRangesPerLayer() throws {
         let model = try ModelSpec("mlp:4-3-2").build(inputShape: [4])
         // Linear(4,3): 15 values; ReLU: none; Linear(3,2): 8 values
-        XCTAssertEqual(model.parameterRanges.count, 3)
-        XCTAssertEqual(model.parameterRanges[0], 0..<15)
-        XCTAssertTrue(model.parameterRanges[1].isEmpty)
-        XCTAssertEqual(model.parameterRanges[2], 15..<23)
+        XCTAssertEqual(model.units.count, 3)
+        XCTAssertEqual(model.units[0].range, 0..<15)
+        XCTAssertTrue(model.units[1].range.isEmpty)
+        XCTAssertEqual(model.units[2].range, 15..<23)
     }
 
     func testInitializeParametersIsDeterministicPerSeed() throws {
@@ -78,7 +78,7 @@ final class SequentialTests: XCTestCase {
         let model = try ModelSpec("mlp:2-2-1").build(inputShape: [2])
         // W1 = [[1, −1], [2, 1]], b1 = [0, −1]; W2 = [[3, −2]], b2 = [0.5]
         model.arena.setValues([1, -1, 2, 1, 0, -1, 3, -2, 0.5])
-        let y = model.forward(Tensor(shape: [2, 2], values: [1, 2, -1, 3]), context: .evaluation)
+        let y = try model.forward(Tensor(shape: [2, 2], values: [1, 2, -1, 3]), context: .evaluation)
         // x=[1,2]: h = relu([−1, 3]) = [0, 3]; y = −6 + 0.5 = −5.5
         // x=[−1,3]: h = relu([−4, 0]) = [0, 0]; y = 0.5
         XCTAssertEqual(y.scalars, [-5.5, 0.5])
@@ -87,9 +87,9 @@ final class SequentialTests: XCTestCase {
     func testBackwardReportsLayersInReverseOrder() throws {
         let model = try ModelSpec("mlp:3-4-2").build(inputShape: [3])
         model.initializeParameters(seed: 3)
-        _ = model.forward(Tensor(shape: [2, 3], values: [1, 2, 3, -1, 0, 1]), context: ForwardContext(training: true))
+        _ = try model.forward(Tensor(shape: [2, 3], values: [1, 2, 3, -1, 0, 1]), context: ForwardContext(training: true))
         var done: [Int] = []
-        model.backward(Tensor(shape: [2, 2], values: [1, -1, 0.5, 2])) { done.append($0) }
+        try model.backward(Tensor(shape: [2, 2], values: [1, -1, 0.5, 2])) { done.append($0) }
         XCTAssertEqual(done, [2, 1, 0])
         XCTAssertTrue(model.arena.gradientArray.contains { $0 != 0 })
     }

@@ -92,10 +92,11 @@ final class SoftmaxCrossEntropyTests: XCTestCase {
         assertClose(gParts, gFull.map(Double.init), relative: 1e-7)
     }
 
-    func testMakeLoss() {
-        XCTAssertTrue(makeLoss(named: "cross-entropy") is SoftmaxCrossEntropy)
-        XCTAssertTrue(makeLoss(named: "mse") is MeanSquaredError)
-        XCTAssertNil(makeLoss(named: "hinge"))
+    func testLossKinds() {
+        XCTAssertTrue(LossKind.crossEntropy.make() is SoftmaxCrossEntropy)
+        XCTAssertTrue(LossKind.mse.make() is MeanSquaredError)
+        XCTAssertEqual(LossKind(rawValue: "cross-entropy"), .crossEntropy)
+        XCTAssertNil(LossKind(rawValue: "hinge"))
     }
 }
 

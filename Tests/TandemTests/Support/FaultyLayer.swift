@@ -17,10 +17,10 @@ final class FaultyLayer: Layer {
     func outputShape(forInput shape: [Int]) throws -> [Int] { try inner.outputShape(forInput: shape) }
     var parameterSpecs: [ParameterSpec] { inner.parameterSpecs }
     func bind(_ parameters: [ParameterView]) { views = parameters; inner.bind(parameters) }
-    func forward(_ input: Tensor, context: ForwardContext) -> Tensor { inner.forward(input, context: context) }
+    func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor { try inner.forward(input, context: context) }
 
-    func backward(_ gradOutput: Tensor, needsInputGradient: Bool) -> Tensor? {
-        let dx = inner.backward(gradOutput, needsInputGradient: needsInputGradient)
+    func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
+        let dx = try inner.backward(gradOutput, needsInputGradient: needsInputGradient, context: context)
         damage(views, dx)
         return dx
     }

@@ -36,7 +36,7 @@ final class GradientCheckTests: XCTestCase {
     }
 
     private func check(_ layers: [Layer], inputs: Int = 5) throws -> GradientCheckResult {
-        let model = try Sequential(layers, inputShape: [inputs])
+        let model = try Model(layers, inputShape: [inputs])
         return GradientCheck.check(model: model, batch: 3, name: "faulty")
     }
 
@@ -74,7 +74,7 @@ final class GradientCheckTests: XCTestCase {
         final class SkewedLoss: Loss {
             let inner = SoftmaxCrossEntropy()
             var name: String { "skewed" }
-            func forward(_ output: Tensor, labels: UnsafeBufferPointer<Int32>) -> LossResult { inner.forward(output, labels: labels) }
+            func forward(_ output: Tensor, targets: Targets) -> LossResult { inner.forward(output, targets: targets) }
             func backward(normalizer: Int) -> Tensor {
                 let g = inner.backward(normalizer: normalizer)
                 for i in 0..<g.count { g.pointer[i] *= 1.5 }

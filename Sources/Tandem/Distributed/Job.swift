@@ -1,12 +1,17 @@
 import Foundation
-import Tandem
 
-/// Starts the ranks in whichever of the three ways applies and reports failures uniformly.
-enum Job {
+/// The launcher: starts the ranks in whichever of the three ways applies and reports failures
+/// uniformly. A program that trains with Tandem puts its whole job inside `Job.run`:
+///
+///     Job.run(simulatedRanks: nil) { communicator in
+///         let trainer = try Trainer(model: model, data: data, config: config, communicator: communicator)
+///         _ = try trainer.run()
+///     }
+public enum Job {
     /// Runs `body` on every rank: under `mpirun` one rank per process; with `simulatedRanks`
     /// N threads of this process; otherwise a world of one. Never returns on failure: prints a
     /// one-line error (prefixed with the rank when there are several) and exits non-zero.
-    static func run(simulatedRanks: Int?, _ body: @escaping (Communicator) throws -> Void) {
+    public static func run(simulatedRanks: Int?, _ body: @escaping (Communicator) throws -> Void) {
         // Past a file-size limit, a write should fail with EFBIG (reported, old checkpoints
         // intact) rather than kill the process with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -36,7 +41,7 @@ enum Job {
         }
     }
 
-    static func report(_ error: Error, rank: Int?, size: Int) {
+    public static func report(_ error: Error, rank: Int?, size: Int) {
         if let failure = error as? StartupFailure, let underlying = failure.underlying {
             return report(underlying, rank: rank, size: size)
         }
@@ -45,7 +50,7 @@ enum Job {
         FileHandle.standardError.write("tandem: \(where_)error: \(message)\n".data(using: .utf8)!)
     }
 
-    static func fail(_ error: Error, rank: Int?, size: Int) -> Never {
+    public static func fail(_ error: Error, rank: Int?, size: Int) -> Never {
         report(error, rank: rank, size: size)
         exit(1)
     }

@@ -22,8 +22,8 @@ import Foundation
 /// input gradient dX = dY·W, so splitting its forward pass saves little, and its two barriers
 /// make the ranks wait for each other mid-step (measured on the `cnn`: no gain in throughput,
 /// and several ms a step more waiting).
-public final class RowSplitLinear {
-    let layer: Linear
+public final class RowSplitDense: DenseProductDelegate {
+    let layer: DenseProductLayer
     /// This rank's rows (output units) of dW, and of Y when the forward pass is split.
     let rows: Range<Int>
     private let inputs: Int, outputs: Int
@@ -34,8 +34,6 @@ public final class RowSplitLinear {
     private let stagedOutput: UnsafeMutablePointer<Float>?
     private let globalBatch: Int
     private let memory: SharedMemory
-    /// A barrier that failed inside the forward pass (which cannot throw), for `TrainingStep`.
-    private(set) var failure: Error?
     /// Time the forward pass spent exchanging rows (staging and copying) and, apart, waiting at
     /// barriers for the other ranks, since `takeForwardExchange`.
     private var exchangeSeconds = 0.0, waitingSeconds = 0.0
@@ -43,65 +41,60 @@ public final class RowSplitLinear {
     /// The arena range of this rank's rows of the weight: the rank forms their gradient, so
     /// it updates them too (`SharedArena.ownedRanges`).
     var ownedWeights: Range<Int> {
-        let start = layer.weightSlot.offset
+        let start = layer.weight.slot.offset
         return (start + rows.lowerBound * inputs)..<(start + rows.upperBound * inputs)
     }
 
     /// Whether the ranks should split this layer's forward pass too: when it is the model's
     /// first layer and its weights outweigh the activations that splitting makes cross between
     /// the ranks.
-    public static func splitsForward(_ layer: Linear, globalBatch: Int) -> Bool {
-        layer.isFirstTrainable && layer.inputs * layer.outputs > globalBatch * (layer.inputs + 2 * layer.outputs)
+    public static func splitsForward(_ layer: DenseProductLayer, isFirstTrainable: Bool, globalBatch: Int) -> Bool {
+        isFirstTrainable && layer.inputs * layer.outputs > globalBatch * (layer.inputs + 2 * layer.outputs)
     }
 
     /// The floats of staging one layer needs for `globalBatch` samples, in whole cache lines.
-    static func stagingFloats(for layer: Linear, globalBatch: Int) -> Int {
+    static func stagingFloats(for layer: DenseProductLayer, isFirstTrainable: Bool, globalBatch: Int) -> Int {
         CacheLine.roundUp(globalBatch * layer.inputs) + CacheLine.roundUp(globalBatch * layer.outputs)
-            * (splitsForward(layer, globalBatch: globalBatch) ? 2 : 1)
+            * (splitsForward(layer, isFirstTrainable: isFirstTrainable, globalBatch: globalBatch) ? 2 : 1)
     }
 
-    init(layer: Linear, staging: UnsafeMutablePointer<Float>, globalBatch: Int, memory: SharedMemory, rank: Int, ranks: Int) {
+    init(layer: DenseProductLayer, isFirstTrainable: Bool, staging: UnsafeMutablePointer<Float>, globalBatch: Int,
+         memory: SharedMemory, rank: Int, ranks: Int) {
         self.layer = layer; self.globalBatch = globalBatch; self.memory = memory
         inputs = layer.inputs; outputs = layer.outputs
         stagedInput = staging
         stagedGradOutput = staging + CacheLine.roundUp(globalBatch * layer.inputs)
-        stagedOutput = Self.splitsForward(layer, globalBatch: globalBatch)
+        stagedOutput = Self.splitsForward(layer, isFirstTrainable: isFirstTrainable, globalBatch: globalBatch)
             ? stagedGradOutput + CacheLine.roundUp(globalBatch * layer.outputs) : nil
         rows = (rank * outputs / ranks)..<((rank + 1) * outputs / ranks)
-        layer.defersWeightGradient = true
-        if stagedOutput != nil {
-            layer.globalBatchForward = { [unowned self] input, offset, y in self.forward(input, sampleOffset: offset, into: y) }
-        }
+        layer.delegate = self
     }
+
+    public var computesForward: Bool { stagedOutput != nil }
 
     /// The training forward pass, split by rows: stage X, then (all ranks) Y[:, rows] =
     /// X·W[rows]ᵀ + b[rows] over the global batch, then (all ranks) take this rank's rows of Y.
-    private func forward(_ input: Tensor, sampleOffset: Int, into y: UnsafeMutablePointer<Float>) {
-        guard let stagedOutput else { preconditionFailure("RowSplitLinear.forward on a layer whose forward is not split") }
+    public func forward(_ input: Tensor, sampleOffset: Int, into y: UnsafeMutablePointer<Float>) throws {
+        guard let stagedOutput else { preconditionFailure("RowSplitDense.forward on a layer whose forward is not split") }
         let n = input.batch
         precondition(sampleOffset + n <= globalBatch, "a shard outside the global batch the staging was made for")
         var clock = Stopwatch()
         (stagedInput + sampleOffset * inputs).update(from: input.pointer, count: n * inputs)
-        do {
-            exchangeSeconds += clock.lap()
-            try memory.synchronize()
-            waitingSeconds += clock.lap()
-            if !rows.isEmpty {
-                let bias = layer.biasValues + rows.lowerBound
-                for s in 0..<globalBatch { (stagedOutput + s * outputs + rows.lowerBound).update(from: bias, count: rows.count) }
-                Kernels.gemm(.no, .yes, m: globalBatch, n: rows.count, k: inputs,
-                             a: stagedInput, lda: inputs, b: layer.weightValues + rows.lowerBound * inputs, ldb: inputs,
-                             beta: 1, c: stagedOutput + rows.lowerBound, ldc: outputs)
-            }
-            _ = clock.lap()   // the product is forward computation
-            try memory.synchronize()
-            waitingSeconds += clock.lap()
-            y.update(from: stagedOutput + sampleOffset * outputs, count: n * outputs)
-            exchangeSeconds += clock.lap()
-        } catch {
-            failure = error
-            y.update(repeating: 0, count: n * outputs)
+        exchangeSeconds += clock.lap()
+        try memory.synchronize()
+        waitingSeconds += clock.lap()
+        if !rows.isEmpty {
+            let bias = layer.bias.value + rows.lowerBound
+            for s in 0..<globalBatch { (stagedOutput + s * outputs + rows.lowerBound).update(from: bias, count: rows.count) }
+            Kernels.gemm(.no, .yes, m: globalBatch, n: rows.count, k: inputs,
+                         a: stagedInput, lda: inputs, b: layer.weight.value + rows.lowerBound * inputs, ldb: inputs,
+                         beta: 1, c: stagedOutput + rows.lowerBound, ldc: outputs)
         }
+        _ = clock.lap()   // the product is forward computation
+        try memory.synchronize()
+        waitingSeconds += clock.lap()
+        y.update(from: stagedOutput + sampleOffset * outputs, count: n * outputs)
+        exchangeSeconds += clock.lap()
     }
 
     /// The forward pass's exchange time since the last call: all of it, and the waiting in it.
@@ -114,8 +107,8 @@ public final class RowSplitLinear {
     /// pass, split, staged them already) and of dY to their place in the global batch (rows
     /// `shardOffset...`).
     func stage(shardOffset: Int) {
-        guard let input = layer.input, let gradOutput = layer.gradOutput else {
-            preconditionFailure("RowSplitLinear.stage before the layer's backward")
+        guard let input = layer.lastInput, let gradOutput = layer.lastGradOutput else {
+            preconditionFailure("RowSplitDense.stage before the layer's backward")
         }
         let n = gradOutput.batch
         precondition(shardOffset + n <= globalBatch, "a shard outside the global batch the staging was made for")
@@ -128,7 +121,7 @@ public final class RowSplitLinear {
     /// rows, this rank's share of the squared global norm.
     func compute(samples: Int, into globalGradients: UnsafeMutablePointer<Float>) -> Double {
         guard !rows.isEmpty else { return 0 }
-        let destination = globalGradients + layer.weightSlot.offset + rows.lowerBound * inputs
+        let destination = globalGradients + layer.weight.slot.offset + rows.lowerBound * inputs
         Kernels.gemm(.yes, .no, m: rows.count, n: inputs, k: samples,
                      a: stagedGradOutput + rows.lowerBound, lda: outputs, b: stagedInput, ldb: inputs,
                      beta: 0, c: destination, ldc: inputs)

@@ -1,0 +1,94 @@
+/// What one sample's target is.
+public enum TargetKind: Equatable {
+    /// Class indices in 0..<classes: one per sample (`perSample` 1, an image's label) or one
+    /// per position (`perSample` T, the next byte at each of a text window's T positions).
+    case classes(count: Int, perSample: Int)
+    /// A vector of `perSample` real values per sample (regression).
+    case values(perSample: Int)
+
+    /// How many values a model must output per sample to be scored against these targets.
+    public var outputsPerSample: Int {
+        switch self {
+        case .classes(let count, let perSample): return count * perSample
+        case .values(let perSample): return perSample
+        }
+    }
+
+    /// What the loss is averaged over, per sample: one for a label or a vector, T for one class
+    /// per position (the loss is the mean over every predicted token of the global batch).
+    public var scoredPerSample: Int {
+        switch self {
+        case .classes(_, let perSample): return perSample
+        case .values: return 1
+        }
+    }
+}
+
+/// A batch's targets as a loss reads them: class indices, or real values, row after row.
+public struct Targets {
+    public var classes: UnsafeBufferPointer<Int32>
+    public var values: UnsafeBufferPointer<Float>
+    public init(classes: UnsafeBufferPointer<Int32> = .init(start: nil, count: 0),
+                values: UnsafeBufferPointer<Float> = .init(start: nil, count: 0)) {
+        self.classes = classes; self.values = values
+    }
+}
+
+/// Where training samples come from: inputs of any per-sample shape, targets of any kind.
+///
+/// The trainer asks for samples by index: the global batch's indices are drawn from (seed,
+/// epoch) alone, and each rank fills its shard of them, so the world size never changes which
+/// samples a step sees. Sources hold their data however suits them (bytes converted per batch,
+/// a memory map, samples generated from the index).
+public protocol DataSource: AnyObject {
+    /// Names the data in messages and metrics.
+    var name: String { get }
+    var count: Int { get }
+    /// Shape of one sample's input, without the batch dimension.
+    var sampleShape: [Int] { get }
+    var targetKind: TargetKind { get }
+    /// A 64-bit digest of the contents: ranks compare it to confirm they hold the same data.
+    var fingerprint: UInt64 { get }
+    /// Writes the inputs of the samples at `indices`, row after row, into `inputs`, and their
+    /// targets into `targets` (`scoredPerSample` class indices per sample for `.classes`, or
+    /// `perSample` values for `.values`, row after row).
+    func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage)
+}
+
+extension DataSource {
+    public var featuresPerSample: Int { sampleShape.reduce(1, *) }
+}
+
+/// Where a source writes a batch's targets.
+public struct TargetStorage {
+    public var classes: UnsafeMutablePointer<Int32>?
+    public var values: UnsafeMutablePointer<Float>?
+}
+
+/// A batch's inputs and targets, in buffers reused from step to step.
+public final class BatchBuffer {
+    private let inputs = FloatBuffer()
+    private var classes: [Int32] = []
+    private let values = FloatBuffer()
+
+    public init() {}
+
+    /// Fills this buffer with the samples at `indices` of `source`; returns the input tensor
+    /// and calls `body` with the targets (valid only inside it).
+    public func fill<R>(from source: DataSource, indices: ArraySlice<Int>, _ body: (Tensor, Targets) throws -> R) rethrows -> R {
+        let n = indices.count
+        let x = inputs.tensor([n] + source.sampleShape)
+        switch source.targetKind {
+        case .classes(_, let perSample):
+            if classes.count != n * perSample { classes = [Int32](repeating: 0, count: n * perSample) }
+            return try classes.withUnsafeMutableBufferPointer { labels in
+                source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: labels.baseAddress, values: nil))
+                return try body(x, Targets(classes: UnsafeBufferPointer(labels)))
+            }
+        case .values(let perSample):
+            values.reserve(n * perSample)
+            source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: nil, values: values.pointer))
+            return try body(x, Targets(values: UnsafeBufferPointer(start: values.pointer, count: n * perSample)))
+        }
+    }
+}

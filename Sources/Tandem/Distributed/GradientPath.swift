@@ -1,0 +1,52 @@
+/// How the ranks turn their shard gradients into the gradient of the global batch, and who
+/// updates what: the part of the step protocol that differs between ranks on one host and
+/// ranks on several. `TrainingStep` calls the same hooks in the same order on every path:
+///
+///     beginStep → (forward: layers may call `collectives`) → unitDone per finished unit during
+///     backward → reduce → [rank 0's decision] → optimizer over `ownedRanges` → finishUpdate
+///
+/// A path never learns a layer's type: layers reach it through capabilities (`DenseProductLayer`)
+/// and through `LayerCollectives`.
+public protocol GradientPath: AnyObject {
+    /// "none" (one rank), "mpi" or "shared-memory", as metrics and benchmarks report it.
+    var name: String { get }
+    /// How layers sum statistics over the global batch on this path.
+    var collectives: LayerCollectives { get }
+    /// The arena ranges this rank updates: all of it where every rank holds a full copy,
+    /// its own part where the ranks share one copy.
+    var ownedRanges: [Range<Int>] { get }
+    /// Before forward: resets the step's timings.
+    func beginStep()
+    /// During backward: unit `index`'s gradients (and every later unit's) are final.
+    func unitDone(_ index: Int) throws
+    /// After backward: completes the global gradient (`shardOffset` is this rank's first sample
+    /// in the global batch of `globalBatch`). Returns this rank's part of the squared global
+    /// norm; the parts add up, over the ranks, to the squared norm rank 0 decides on.
+    func reduce(shardOffset: Int, globalBatch: Int) throws -> Double
+    /// After the optimizer: returns once every rank sees the whole updated model.
+    func finishUpdate() throws
+    /// Where the path's time went this step (read after `finishUpdate`).
+    var timings: GradientPathTimings { get }
+    /// At start-up, after rank 0 has initialised or restored the model and the optimizer:
+    /// every rank adopts rank 0's values.
+    func adoptRankZeroState(model: Model, optimizer: Optimizer) throws
+}
+
+/// The part of a step's time that a gradient path accounts for differently from where it is
+/// spent: the step's phases are measured by `TrainingStep`, and these move seconds between them
+/// so that communication and waiting count as the allreduce's, and work as compute.
+public struct GradientPathTimings {
+    /// Spent inside forward exchanging rows with other ranks (communication, not forward).
+    public var inForward = 0.0
+    /// Spent inside backward on communication (starting and polling reductions).
+    public var inBackward = 0.0
+    /// Spent inside `reduce` on backward's own work, only moved there (dense weight gradients).
+    public var backwardWork = 0.0
+    /// Spent inside `reduce` on the squared norm, which is clipping's work.
+    public var clipWork = 0.0
+    /// Of the communication, time spent waiting at barriers for slower ranks.
+    public var waiting = 0.0
+    /// The reduction's whole span, overlapped parts included; nil when it equals the exposed part.
+    public var span: Double? = nil
+    public init() {}
+}

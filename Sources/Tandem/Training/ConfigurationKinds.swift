@@ -1,0 +1,48 @@
+/// The choices a training configuration makes, as types: the command line reads them directly
+/// (swift-argument-parser takes any of these enums), and the library switches over them, so a
+/// misspelt choice is refused where it is typed, never silently read as a default.
+
+/// Which update rule trains the model (see `makeOptimizer`).
+public enum OptimizerKind: String, CaseIterable, Sendable {
+    case sgd, adam, adamw
+}
+
+/// How the learning rate moves over the run (see `LearningRateSchedule`).
+public enum ScheduleKind: String, CaseIterable, Sendable {
+    case constant, step, cosine
+}
+
+/// The training objective.
+public enum LossKind: String, CaseIterable, Sendable {
+    case crossEntropy = "cross-entropy"
+    case mse
+
+    public func make() -> Loss {
+        switch self {
+        case .crossEntropy: return SoftmaxCrossEntropy()
+        case .mse: return MeanSquaredError()
+        }
+    }
+}
+
+/// The data sets the command line can load (a program passes any `DataSource` instead).
+public enum DatasetKind: String, CaseIterable, Sendable {
+    case fashionMNIST = "fashion-mnist"
+    case csv
+}
+
+/// How gradients are summed: `auto` takes shared memory when every rank is on one host.
+public enum ReductionChoice: String, CaseIterable, Sendable {
+    case auto, mpi
+    case sharedMemory = "shared-memory"
+}
+
+/// Where a run continues from.
+public enum ResumePoint: Equatable, Sendable {
+    /// The run directory's newest valid checkpoint, if it has one (else a fresh start).
+    case latest
+    case file(String)
+
+    /// "auto", or a checkpoint's path.
+    public init(_ text: String) { self = text == "auto" ? .latest : .file(text) }
+}
