@@ -35,6 +35,12 @@ let package = Package(
                           dependencies: ["Tandem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: codegen),
+        // A model written in Swift against the library's API (residual blocks, a tied weight, a
+        // layer of its own that talks to the other ranks); the test suite runs it three ways.
+        .executableTarget(name: "residual-example",
+                          dependencies: ["Tandem",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: codegen),
         .testTarget(name: "TandemTests", dependencies: ["Tandem"], swiftSettings: codegen),
     ]
 )

@@ -33,10 +33,9 @@ public struct BatchSampler {
         order[(batch * globalBatch)..<((batch + 1) * globalBatch)]
     }
 
-    /// This rank's sample indices for batch `batch` of an epoch's `order`.
-    public func indices(order: [Int], batch: Int, rank: Int, worldSize: Int) -> ArraySlice<Int> {
-        let shard = BatchSampler.shard(globalBatch: globalBatch, rank: rank, worldSize: worldSize)
-        let start = batch * globalBatch
-        return order[(start + shard.lowerBound)..<(start + shard.upperBound)]
+    /// Rank `rank`'s part of a global batch's sample indices.
+    public static func shard(of batch: ArraySlice<Int>, rank: Int, worldSize: Int) -> ArraySlice<Int> {
+        let part = shard(globalBatch: batch.count, rank: rank, worldSize: worldSize)
+        return batch[(batch.startIndex + part.lowerBound)..<(batch.startIndex + part.upperBound)]
     }
 }

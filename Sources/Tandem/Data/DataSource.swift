@@ -63,6 +63,9 @@ extension DataSource {
 public struct TargetStorage {
     public var classes: UnsafeMutablePointer<Int32>?
     public var values: UnsafeMutablePointer<Float>?
+    public init(classes: UnsafeMutablePointer<Int32>?, values: UnsafeMutablePointer<Float>?) {
+        self.classes = classes; self.values = values
+    }
 }
 
 /// A batch's inputs and targets, in buffers reused from step to step.

@@ -58,14 +58,5 @@ extension Communicator {
         try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
     }
 
-    /// Broadcasts a byte string of any length from `root` (length first, then the bytes).
-    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
-        var length = [Double(bytes.count)]
-        try broadcast(&length, root: root)
-        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(length[0]))
-        if !out.isEmpty { try out.withUnsafeMutableBytes { try broadcast($0, root: root) } }
-        return out
-    }
-
     public var isRoot: Bool { rank == 0 }
 }

@@ -65,8 +65,8 @@ public final class TrainingStep {
         var t = StepTimings()
         var clock = Stopwatch()
         let globalBatch = batch.count
-        let shard = BatchSampler.shard(globalBatch: globalBatch, rank: communicator.rank, worldSize: communicator.size)
-        let indices = batch[(batch.startIndex + shard.lowerBound)..<(batch.startIndex + shard.upperBound)]
+        let indices = BatchSampler.shard(of: batch, rank: communicator.rank, worldSize: communicator.size)
+        let shardOffset = indices.startIndex - batch.startIndex
         path.beginStep()
 
         // 1. This rank's shard (the targets are read inside, where they are valid).
@@ -74,7 +74,7 @@ public final class TrainingStep {
             t.data = clock.lap()
 
             // 2. Forward and loss.
-            let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shard.lowerBound,
+            let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shardOffset,
                                          collectives: path.collectives)
             let output = try model.forward(x, context: context)
             return loss.forward(output, targets: targets)
@@ -90,7 +90,7 @@ public final class TrainingStep {
         t.backward = clock.lap()
 
         // 4. The global gradient, and the statistics (loss, correct, squared norm) summed alongside.
-        statistics[2] = try path.reduce(shardOffset: shard.lowerBound, globalBatch: globalBatch)
+        statistics[2] = try path.reduce(shardOffset: shardOffset, globalBatch: globalBatch)
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct)
         try communicator.allreduceSum(&statistics)
         t.allreduce = clock.lap()

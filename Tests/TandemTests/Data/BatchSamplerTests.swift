@@ -29,7 +29,7 @@ final class BatchSamplerTests: XCTestCase {
         let order = sampler.order(epoch: 2)
         for batch in [0, 1, 6] {
             var together: [Int] = []
-            for rank in 0..<4 { together += sampler.indices(order: order, batch: batch, rank: rank, worldSize: 4) }
+            for rank in 0..<4 { together += BatchSampler.shard(of: sampler.globalBatch(order: order, batch: batch), rank: rank, worldSize: 4) }
             XCTAssertEqual(together, Array(order[(batch * 130)..<((batch + 1) * 130)]))
         }
     }
@@ -54,7 +54,7 @@ final class BatchSamplerTests: XCTestCase {
         XCTAssertEqual(sampler.order(epoch: 5), Array(0..<103))
         let order = sampler.order(epoch: 0)
         for k in 0..<sampler.stepsPerEpoch {
-            let all = (0..<3).flatMap { sampler.indices(order: order, batch: k, rank: $0, worldSize: 3) }
+            let all = (0..<3).flatMap { BatchSampler.shard(of: sampler.globalBatch(order: order, batch: k), rank: $0, worldSize: 3) }
             XCTAssertEqual(all, Array((k * 10)..<(k * 10 + 10)), "batch \(k)")
         }
     }

@@ -32,7 +32,22 @@ final class DropoutTests: XCTestCase {
         XCTAssertNotEqual(a, b, "each dropout layer needs its own random stream")
     }
 
-    func testTrainingKeepsAboutOneMinusPAndScalesThem() {
+    func testTwoDropoutsWrittenInSwiftDrawDifferentMasks() throws {
+        // No streams given: the model numbers them, even inside nested blocks.
+        let first = Dropout(0.5), second = Dropout(0.5), third = Dropout(0.5)
+        _ = try Model(Sequential(Linear(20, 64), first, Residual(Sequential(second, Linear(64, 64))), third), inputShape: [20])
+        XCTAssertEqual(Set([first.stream, second.stream, third.stream]).count, 3)
+        let x = input(batch: 8, features: 64)
+        let context = ForwardContext(training: true, seed: 5, step: 3)
+        let masks = try [first, second, third].map { try $0.forward(x, context: context).scalars.map { $0 == 0 } }
+        XCTAssertNotEqual(masks[0], masks[1])
+        XCTAssertNotEqual(masks[1], masks[2])
+        let fixed = Dropout(0.5, stream: 9)
+        _ = try Model([Linear(20, 64), fixed], inputShape: [20])
+        XCTAssertEqual(fixed.stream, 9, "a stream given at creation is kept")
+    }
+
+    func testTrainingKeepsAboutOneMinusPAndScalesThem() throws {
         let p: Float = 0.3
         let dropout = Dropout(p)
         let x = input(batch: 64, features: 1000)
