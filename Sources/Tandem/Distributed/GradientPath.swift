@@ -2,8 +2,9 @@
 /// updates what: the part of the step protocol that differs between ranks on one host and
 /// ranks on several. `TrainingStep` calls the same hooks in the same order on every path:
 ///
-///     beginStep → (forward: layers may call `collectives`) → unitDone per finished unit during
-///     backward → reduce → [rank 0's decision] → optimizer over `ownedRanges` → finishUpdate
+///     beginStep → forward (layers may call `collectives`) → afterForward → backward, with
+///     unitDone per finished unit → reduce → [rank 0's decision] → optimizer over
+///     `ownedRanges` → finishUpdate
 ///
 /// A path never learns a layer's type: layers reach it through capabilities (`DenseProductLayer`)
 /// and through `LayerCollectives`.
@@ -17,6 +18,9 @@ public protocol GradientPath: AnyObject {
     var ownedRanges: [Range<Int>] { get }
     /// Before forward: resets the step's timings.
     func beginStep()
+    /// After forward: accounts for (or completes) any exchange that layers made with the other
+    /// ranks during the forward pass.
+    func afterForward() throws
     /// During backward: unit `index`'s gradients (and every later unit's) are final.
     func unitDone(_ index: Int) throws
     /// After backward: completes the global gradient (`shardOffset` is this rank's first sample

@@ -26,6 +26,8 @@ public final class MPIGradientPath: GradientPath {
         timings = GradientPathTimings()
     }
 
+    public func afterForward() throws {}
+
     public func unitDone(_ index: Int) throws { try allreduce.layerDone(index) }
 
     public func reduce(shardOffset: Int, globalBatch: Int) throws -> Double {

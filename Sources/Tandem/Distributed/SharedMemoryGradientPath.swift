@@ -16,12 +16,17 @@ public final class SharedMemoryGradientPath: GradientPath {
 
     public func beginStep() { timings = GradientPathTimings() }
 
-    public func unitDone(_ index: Int) throws {}
-
-    public func reduce(shardOffset: Int, globalBatch: Int) throws -> Double {
+    /// A split dense layer exchanged rows with the other ranks inside forward: communication
+    /// and waiting, not forward computation.
+    public func afterForward() throws {
         let exchange = shared.takeForwardExchange()
         timings.inForward = exchange.seconds
         timings.waiting = exchange.waiting
+    }
+
+    public func unitDone(_ index: Int) throws {}
+
+    public func reduce(shardOffset: Int, globalBatch: Int) throws -> Double {
         var clock = Stopwatch()
         shared.stage(shardOffset: shardOffset)
         _ = clock.lap()

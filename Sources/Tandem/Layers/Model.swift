@@ -135,7 +135,7 @@ public struct LayerUnit {
     public let usedSlots: [Int]
     /// No trainable parameter comes before it in forward order, so nobody needs its input gradient.
     public let isFirstTrainable: Bool
-    /// "3.body.0: Conv2D(…)", as health reports name it.
+    /// "3.body.0: Linear(64 → 64)", as health reports name it.
     public var name: String { "\(path.isEmpty ? "-" : path): \(layer.summary)" }
 }
 

@@ -79,6 +79,7 @@ public final class TrainingStep {
             let output = try model.forward(x, context: context)
             return loss.forward(output, targets: targets)
         }
+        try path.afterForward()
         t.forward = clock.lap()
 
         // 3. Backward; finished units go to the gradient path at once.

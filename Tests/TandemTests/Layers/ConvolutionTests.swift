@@ -79,7 +79,7 @@ final class ConvolutionTests: XCTestCase {
             let x = rng.floats(p.batch * p.inChannels * p.height * p.width)
             let y = try model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x), context: .evaluation)
             XCTAssertEqual(y.shape, [p.batch, p.outChannels, p.outHeight, p.outWidth], "k\(k) s\(s) p\(pad)")
-            assertClose(y.scalars, try p.forward(x: x, w: w, bias: b), relative: 1e-5, "k\(k) s\(s) p\(pad)")
+            assertClose(y.scalars, p.forward(x: x, w: w, bias: b), relative: 1e-5, "k\(k) s\(s) p\(pad)")
         }
     }
 
@@ -97,7 +97,7 @@ final class ConvolutionTests: XCTestCase {
             let dy = rng.floats(p.batch * p.outChannels * p.outHeight * p.outWidth)
             let dx = try conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
                                    needsInputGradient: true)
-            let (dwExpected, dbExpected, dxExpected) = try p.backward(x: x, w: w, dy: dy)
+            let (dwExpected, dbExpected, dxExpected) = p.backward(x: x, w: w, dy: dy)
             let label = "k\(k) s\(s) p\(pad)"
             assertClose(model.arena.gradientArray, dwExpected + dbExpected, relative: 1e-5, label)
             XCTAssertEqual(dx?.shape, [p.batch, p.inChannels, p.height, p.width], label)
@@ -116,7 +116,7 @@ final class ConvolutionTests: XCTestCase {
         let dy = rng.floats(p.batch * p.outChannels * 25)
         let dx = try conv.backward(Tensor(shape: [2, 3, 5, 5], values: dy), needsInputGradient: false)
         XCTAssertNil(dx)
-        let (dw, db, _) = try p.backward(x: x, w: Array(model.arena.valueArray[0..<p.weightCount]), dy: dy)
+        let (dw, db, _) = p.backward(x: x, w: Array(model.arena.valueArray[0..<p.weightCount]), dy: dy)
         assertClose(model.arena.gradientArray, dw + db, relative: 1e-5, "old gradients must be replaced, not added to")
     }
 
@@ -139,7 +139,7 @@ final class ConvolutionTests: XCTestCase {
                                    needsInputGradient: true)!.scalars
             results.append((y, model.arena.gradientArray, dx))
         }
-        let (dw, db, dx) = try p.backward(x: x, w: Array(params[0..<p.weightCount]), dy: dy)
+        let (dw, db, dx) = p.backward(x: x, w: Array(params[0..<p.weightCount]), dy: dy)
         assertClose(results[1].0, results[0].0.map(Double.init), relative: 1e-6, "forward")
         assertClose(results[1].1, dw + db, relative: 1e-5, "parameter gradients, sliced")
         assertClose(results[0].1, dw + db, relative: 1e-5, "parameter gradients, whole")
@@ -198,7 +198,7 @@ final class ConvolutionTests: XCTestCase {
             let x = rng.floats(p.batch * channels * height * width)
             let xTensor = Tensor(shape: [p.batch, channels, height, width], values: x)
             let y = try model.forward(xTensor, context: ForwardContext(training: true))
-            var expected = try p.forward(x: x, w: w, bias: b)
+            var expected = p.forward(x: x, w: w, bias: b)
             if relu { expected = expected.map { max($0, 0) } }
             XCTAssertEqual(y.shape, [p.batch, p.outChannels, p.outHeight, p.outWidth], label)
             assertWithinRounding(y.scalars, expected, "forward, \(label)")
@@ -210,7 +210,7 @@ final class ConvolutionTests: XCTestCase {
             var upstream = Tensor(shape: y.shape, values: dyRaw)
             if relu { upstream = try model.layers[1].backward(upstream, needsInputGradient: true)! }
             let dx = try conv.backward(upstream, needsInputGradient: true)!
-            let (dw, db, dxExpected) = try p.backward(x: x, w: w, dy: dy)
+            let (dw, db, dxExpected) = p.backward(x: x, w: w, dy: dy)
             assertWithinRounding(model.arena.gradientArray, dw + db, "parameter gradients, \(label)")
             assertWithinRounding(dx.scalars, dxExpected, "input gradient, \(label)")
         }
@@ -250,12 +250,12 @@ final class ConvolutionTests: XCTestCase {
         let x = rng.floats(p.batch * 32 * 196), dy = rng.floats(p.batch * 64 * 196)
         let y = try model.forward(Tensor(shape: [p.batch, 32, 14, 14], values: x), context: ForwardContext(training: true)).scalars
         let dx = try conv.backward(Tensor(shape: [p.batch, 64, 14, 14], values: dy), needsInputGradient: true)!.scalars
-        let (dw, db, dxExpected) = try p.backward(x: x, w: w, dy: dy)
+        let (dw, db, dxExpected) = p.backward(x: x, w: w, dy: dy)
         func normwise(_ actual: [Float], _ expected: [Double]) -> Double {
             let scale = expected.map(abs).max() ?? 1
             return zip(actual, expected).map { abs(Double($0) - $1) }.max()! / scale
         }
-        let errors = [("forward", normwise(y, try p.forward(x: x, w: w, bias: b))),
+        let errors = [("forward", normwise(y, p.forward(x: x, w: w, bias: b))),
                       ("parameter gradients", normwise(model.arena.gradientArray, dw + db)),
                       ("input gradient", normwise(dx, dxExpected))]
         for (name, error) in errors {

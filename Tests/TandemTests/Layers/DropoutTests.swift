@@ -14,7 +14,7 @@ final class DropoutTests: XCTestCase {
     func testEvaluationIsIdentity() throws {
         let dropout = Dropout(0.5)
         let x = input(batch: 4, features: 10)
-        let y = try dropout.forward(x, context: .evaluation)
+        let y = dropout.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, x.shape)
         XCTAssertEqual(y.scalars, x.scalars)
         let dy = input(batch: 4, features: 10, seed: 42)
@@ -27,8 +27,8 @@ final class DropoutTests: XCTestCase {
         XCTAssertNotEqual(first.stream, second.stream)
         let x = input(batch: 8, features: 64)
         let context = ForwardContext(training: true, seed: 5, step: 3)
-        let a = try first.forward(x, context: context).scalars.map { $0 == 0 }
-        let b = try second.forward(x, context: context).scalars.map { $0 == 0 }
+        let a = first.forward(x, context: context).scalars.map { $0 == 0 }
+        let b = second.forward(x, context: context).scalars.map { $0 == 0 }
         XCTAssertNotEqual(a, b, "each dropout layer needs its own random stream")
     }
 
@@ -39,7 +39,7 @@ final class DropoutTests: XCTestCase {
         XCTAssertEqual(Set([first.stream, second.stream, third.stream]).count, 3)
         let x = input(batch: 8, features: 64)
         let context = ForwardContext(training: true, seed: 5, step: 3)
-        let masks = try [first, second, third].map { try $0.forward(x, context: context).scalars.map { $0 == 0 } }
+        let masks = [first, second, third].map { $0.forward(x, context: context).scalars.map { $0 == 0 } }
         XCTAssertNotEqual(masks[0], masks[1])
         XCTAssertNotEqual(masks[1], masks[2])
         let fixed = Dropout(0.5, stream: 9)
@@ -51,7 +51,7 @@ final class DropoutTests: XCTestCase {
         let p: Float = 0.3
         let dropout = Dropout(p)
         let x = input(batch: 64, features: 1000)
-        let y = try dropout.forward(x, context: ForwardContext(training: true, seed: 5, step: 3))
+        let y = dropout.forward(x, context: ForwardContext(training: true, seed: 5, step: 3))
         let xs = x.scalars, ys = y.scalars
         let kept = ys.filter { $0 != 0 }.count
         let fraction = Double(kept) / Double(ys.count)
@@ -68,7 +68,7 @@ final class DropoutTests: XCTestCase {
         let p: Float = 0.5
         let dropout = Dropout(p)
         let x = input(batch: 8, features: 50)
-        let y = try dropout.forward(x, context: ForwardContext(training: true, seed: 1, step: 0)).scalars
+        let y = dropout.forward(x, context: ForwardContext(training: true, seed: 1, step: 0)).scalars
         let dy = input(batch: 8, features: 50, seed: 43)
         let dx = try XCTUnwrap(try dropout.backward(dy, needsInputGradient: true)).scalars
         let g = dy.scalars
@@ -96,7 +96,7 @@ final class DropoutTests: XCTestCase {
     func testMaskDependsOnSeedStepAndStreamButRepeatsForTheSameContext() {
         let x = input(batch: 4, features: 64)
         func zeros(_ dropout: Dropout, seed: UInt64, step: Int) -> [Bool] {
-            try dropout.forward(x, context: ForwardContext(training: true, seed: seed, step: step)).scalars.map { $0 == 0 }
+            dropout.forward(x, context: ForwardContext(training: true, seed: seed, step: step)).scalars.map { $0 == 0 }
         }
         let layer = Dropout(0.5)
         let reference = zeros(layer, seed: 1, step: 1)

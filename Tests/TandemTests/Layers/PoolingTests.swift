@@ -21,7 +21,7 @@ final class PoolingTests: XCTestCase {
             2, 2, 4, -1,
             2, 5, -1, 4,
         ])
-        let y = try pool.forward(x, context: .evaluation)
+        let y = pool.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [1, 2, 2, 2])
         XCTAssertEqual(y.scalars, [5, 8, -1, 7,
                                    9, 3, 5, 4])
@@ -51,7 +51,7 @@ final class PoolingTests: XCTestCase {
         let pool = MaxPool2D(kernel: 3, stride: 2)
         var values = (0..<25).map { Float($0) * 0.01 }
         values[12] = 10
-        let y = try pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
+        let y = pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
         XCTAssertEqual(y.scalars, [10, 10, 10, 10])
         let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4]), needsInputGradient: true))
         var expected = [Float](repeating: 0, count: 25)
@@ -64,7 +64,7 @@ final class PoolingTests: XCTestCase {
         let pool = MaxPool2D(kernel: 2)
         XCTAssertEqual(try pool.outputShape(forInput: [1, 5, 5]), [1, 2, 2])
         let values = (0..<25).map(Float.init)   // increasing: every window's maximum is its bottom-right
-        let y = try pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
+        let y = pool.forward(Tensor(shape: [1, 1, 5, 5], values: values), context: .evaluation)
         XCTAssertEqual(y.scalars, [6, 8, 16, 18])
         let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [1, 1, 1, 1]), needsInputGradient: true))
         XCTAssertEqual(dx.scalars.enumerated().filter { $0.element != 0 }.map(\.offset), [6, 8, 16, 18])
@@ -72,7 +72,7 @@ final class PoolingTests: XCTestCase {
 
     func testMaxPoolPropagatesNaN() {
         let pool = MaxPool2D(kernel: 2)
-        let y = try pool.forward(Tensor(shape: [1, 1, 2, 2], values: [1, .nan, 3, 2]), context: .evaluation)
+        let y = pool.forward(Tensor(shape: [1, 1, 2, 2], values: [1, .nan, 3, 2]), context: .evaluation)
         XCTAssertTrue(y.scalars[0].isNaN, "a NaN must not be hidden by the maximum")
     }
 
@@ -105,7 +105,7 @@ final class PoolingTests: XCTestCase {
             let (batch, channels, height, width) = (3, 4, 9, 7)
             let pool = MaxPool2D(kernel: k, stride: s)
             let x = rng.floats(batch * channels * height * width)
-            let y = try pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
+            let y = pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
             let outShape = try pool.outputShape(forInput: [channels, height, width])
             let dy = rng.floats(batch * outShape.reduce(1, *))
             let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [batch] + outShape, values: dy), needsInputGradient: true))
@@ -135,7 +135,7 @@ final class PoolingTests: XCTestCase {
             2, 2, -4, 4,
             2, 2, 0, 8,
         ])
-        let y = try pool.forward(x, context: .evaluation)
+        let y = pool.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [1, 1, 2, 2])
         XCTAssertEqual(y.scalars, [4, 3, 2, 2])
         let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [1, 1, 2, 2], values: [4, 8, -4, 2]), needsInputGradient: true))
@@ -155,7 +155,7 @@ final class PoolingTests: XCTestCase {
             let oh = (height - k) / s + 1, ow = (width - k) / s + 1
             let x = rng.floats(batch * channels * height * width)
             let dy = rng.floats(batch * channels * oh * ow)
-            let y = try pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
+            let y = pool.forward(Tensor(shape: [batch, channels, height, width], values: x), context: .evaluation)
             let dx = try XCTUnwrap(try pool.backward(Tensor(shape: [batch, channels, oh, ow], values: dy), needsInputGradient: true))
             var expectedY: [Double] = [], expectedDx = [Double](repeating: 0, count: x.count)
             var o = 0
@@ -188,7 +188,7 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(try flatten.outputShape(forInput: [3, 4, 5]), [60])
         let values = (0..<120).map(Float.init)
         let x = Tensor(shape: [2, 3, 4, 5], values: values)
-        let y = try flatten.forward(x, context: .evaluation)
+        let y = flatten.forward(x, context: .evaluation)
         XCTAssertEqual(y.shape, [2, 60])
         XCTAssertEqual(y.scalars, values)
         XCTAssertTrue(y.storage === x.storage, "flatten must not copy")

@@ -120,6 +120,19 @@ final class MeanSquaredErrorTests: XCTestCase {
         assertClose(g, zip(y, t).map { 2 * (Double($0) - $1) / 6 }, relative: 1e-6)
     }
 
+    func testRealValuedTargets() {
+        // Targets given as values (a regression source, `TargetKind.values`), not labels.
+        let y: [Float] = [0.5, -1, 2, 0]
+        let t: [Float] = [1, -1, 0.5, 0.25]
+        let loss = MeanSquaredError()
+        let result = t.withUnsafeBufferPointer { loss.forward(Tensor(shape: [2, 2], values: y), targets: Targets(values: $0)) }
+        // (0.25 + 0 + 2.25 + 0.0625) / 2 outputs per sample = 1.28125, summed over both samples
+        XCTAssertEqual(result.sum, 1.28125, accuracy: 1e-6)
+        XCTAssertEqual(result.correct, 0, "no classes, nothing to count")
+        let g = loss.backward(normalizer: 2).scalars
+        assertClose(g, zip(y, t).map { 2 * Double($0 - $1) / 4 }, relative: 1e-6)
+    }
+
     func testCorrectCountsArgmax() {
         let loss = MeanSquaredError()
         let result = evaluate(loss, [0.9, 0.1, 0.3, 0.2, 0.8, 0.1], shape: [3, 2], labels: [0, 0, 1])

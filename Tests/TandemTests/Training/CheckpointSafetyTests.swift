@@ -94,7 +94,7 @@ final class CheckpointSafetyTests: XCTestCase {
         config.model = "mlp:784-32-10"
         let model = try ModelSpec(config.model).build(inputShape: [1, 28, 28])
         model.initializeParameters(seed: 1)
-        let optimizer = try makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
+        let optimizer = makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
         let good = TrainingCheckpoint.make(config: config, model: model, optimizer: optimizer,
                                            position: TrainingPosition(step: 5, epoch: 0, batchInEpoch: 5), worldSize: 2)
         XCTAssertNoThrow(try TrainingCheckpoint.validate(good, path: "good", config: config, model: model, optimizer: optimizer))
