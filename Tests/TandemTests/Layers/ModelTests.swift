@@ -59,6 +59,14 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(model.arena.gradientArray, first, "a second step overwrites, it does not add")
     }
 
+    func testAConvolutionFusesTheReLUAfterItInsideNestedBlocks() throws {
+        let inner = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, padding: 1), relu = Activation(.relu)
+        let outer = Conv2D(inChannels: 2, outChannels: 2, kernel: 3, padding: 1), tanh = Activation(.tanh)
+        _ = try Model(Sequential(outer, tanh, Residual(Sequential(inner, relu))), inputShape: [2, 5, 5])
+        XCTAssertTrue(inner.appliesReLU && relu.isFusedIntoPrevious, "fused inside a residual block")
+        XCTAssertFalse(outer.appliesReLU || tanh.isFusedIntoPrevious, "only a ReLU is fused")
+    }
+
     func testMalformedTreesAreRefused() {
         let owner = Linear(3, 3)
         let early = Linear(3, 3, weightTiedTo: ParameterTie(owner: owner, name: "weight"))
