@@ -40,6 +40,11 @@ struct Train: ParsableCommand {
                              summary.testLoss, summary.steps, summary.seconds))
                 if let dir = summary.runDirectory { print("run directory \(dir)") }
             }
+            if let divergence = summary.divergence {
+                // Every rank holds the same summary, so every rank ends alike; rank 0 says why.
+                let problem = TrainingConfig.Invalid(description: "the run diverged: \(divergence) (try a lower --lr, or --clip-norm)")
+                throw StartupFailure(underlying: problem, shouldReport: communicator.isRoot, failingRank: 0)
+            }
         }
     }
 }

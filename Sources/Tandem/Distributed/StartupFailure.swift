@@ -7,6 +7,10 @@ public struct StartupFailure: Error, CustomStringConvertible {
     public let shouldReport: Bool
     public let failingRank: Int
 
+    public init(underlying: Error?, shouldReport: Bool, failingRank: Int) {
+        self.underlying = underlying; self.shouldReport = shouldReport; self.failingRank = failingRank
+    }
+
     public var description: String {
         underlying.map { "\($0)" } ?? "rank \(failingRank) failed at start-up"
     }

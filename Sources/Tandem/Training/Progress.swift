@@ -1,16 +1,21 @@
 import Foundation
 
-/// What rank 0 shows while training: a live line on a terminal, plain lines in a log.
+/// What rank 0 shows while training: a live line on a terminal, plain lines in a log (each
+/// flushed as it is written, so a log watcher sees it at once and a kill loses none), and
+/// warnings on standard error, which `--quiet` does not hide.
 public final class Progress {
     public let enabled: Bool
+    /// Whether this rank speaks at all (rank 0 does; warnings are said once, by it).
+    public let speaks: Bool
     private let live: Bool
     private var lastPrint = 0.0
 
-    public init(enabled: Bool) {
-        self.enabled = enabled
+    public init(enabled: Bool, speaks: Bool = true) {
+        self.enabled = enabled && speaks
+        self.speaks = speaks
         // Under mpirun a rank's stdout is a forwarded pseudo-terminal even when the job's output
         // goes to a file, so the live line is kept to runs without mpirun.
-        live = enabled && isatty(STDOUT_FILENO) != 0 && !MPICommunicator.launchedByMPI
+        live = enabled && speaks && isatty(STDOUT_FILENO) != 0 && !MPICommunicator.launchedByMPI
     }
 
     /// Called every step; prints at most a few times a second.
@@ -27,7 +32,15 @@ public final class Progress {
             fflush(stdout)
         } else {
             print(text)
+            fflush(stdout)
         }
+    }
+
+    /// A warning: one line on standard error, `tandem: warning: …`, even under `--quiet`.
+    public func warning(_ text: String) {
+        guard speaks else { return }
+        if live { print("\r\u{1B}[K", terminator: ""); fflush(stdout) }
+        FileHandle.standardError.write("tandem: warning: \(text)\n".data(using: .utf8)!)
     }
 
     /// A line that stays (epoch summaries, warnings).

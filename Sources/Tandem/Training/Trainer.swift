@@ -9,6 +9,9 @@ public struct TrainingSummary {
     public var seconds: Double
     public var skippedSteps: Int
     public var runDirectory: String?
+    /// Why the run counts as diverged, or nil: its final test loss is not finite, or most of
+    /// the steps it ran were skipped as non-finite. (The command line then exits non-zero.)
+    public var divergence: String?
 }
 
 /// Runs a whole training job on one rank; every rank of the job runs one, in lockstep.
@@ -28,6 +31,8 @@ public final class Trainer {
     public var onStep: ((Int, StepOutcome) -> Void)?
     private var metrics: MetricsLog?
     private var checkpoints: CheckpointDirectory?
+    /// Rank 0's hold on the run directory, for as long as this trainer lives.
+    private var runDirectoryLock: RunDirectoryLock?
     /// The step to start from: 0, or the position of the checkpoint resumed from.
     public private(set) var startStep = 0
     /// The checkpoint this run continues, if any (known on rank 0).
@@ -109,7 +114,7 @@ public final class Trainer {
         case .step: schedule = .step(every: config.stepEvery * sampler.stepsPerEpoch, gamma: config.stepGamma)
         case .cosine: schedule = .cosine(warmup: min(config.warmupSteps, totalSteps / 10), total: totalSteps)
         }
-        progress = Progress(enabled: communicator.isRoot && config.progress)
+        progress = Progress(enabled: config.progress, speaks: communicator.isRoot)
         evaluator = Evaluator(communicator: communicator)
 
         // Rank 0 prepares the run directory and, when resuming, reads and validates the whole
@@ -155,7 +160,7 @@ public final class Trainer {
             return nil
         case .latest:
             guard let latest = try directory.loadLatest() else { return nil }
-            for problem in latest.skipped { progress.line("warning: skipping unusable checkpoint: \(problem)") }
+            for problem in latest.skipped { progress.warning("skipping unusable checkpoint: \(problem)") }
             return (latest.path, latest.file)
         case .file(let resume):
             return try checkpointFile(at: resume)
@@ -206,6 +211,8 @@ public final class Trainer {
         } catch {
             throw TrainingConfig.Invalid(description: "cannot create run directory \(directory): \(error.localizedDescription)")
         }
+        // Before anything in it is read, written or removed: one job per run directory.
+        runDirectoryLock = try RunDirectoryLock(directory: directory)
         runDirectory = directory
         metrics = try MetricsLog(path: directory + "/metrics.jsonl")
         let checkpoints = CheckpointDirectory(path: directory, keep: config.keepCheckpoints)
@@ -233,7 +240,7 @@ public final class Trainer {
         progress.line("tandem: \(config.model), \(model.parameterCount) parameters, \(size) rank\(size == 1 ? "" : "s"), "
                       + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind.rawValue) lr \(config.learningRate) \(schedule)")
         for warning in startupWarnings {
-            progress.line("warning: " + warning)
+            progress.warning(warning)
             metrics?.write("warning", ["kind": "startup", "message": warning])
         }
         metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
@@ -261,7 +268,7 @@ public final class Trainer {
             onStep?(stepIndex, outcome)
             if outcome.skipped {
                 skipped += 1
-                progress.line("warning: step \(stepIndex) skipped: non-finite gradient")
+                progress.warning("step \(stepIndex) skipped: non-finite gradient")
                 metrics?.write("skip", ["step": stepIndex, "epoch": epoch])
             } else {
                 epochLoss += outcome.loss; epochSteps += 1
@@ -328,9 +335,16 @@ public final class Trainer {
         metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
                                "test_loss": lastEvaluation.loss, "test_accuracy": lastEvaluation.accuracy,
                                "seconds": seconds, "skipped_steps": skipped])
+        let ran = stepIndex - startStep
+        var divergence: String? = nil
+        if ran > 0 && skipped * 2 > ran {
+            divergence = "\(skipped) of its \(ran) steps were skipped for non-finite gradients"
+        } else if lastEvaluation.count > 0 && !lastEvaluation.loss.isFinite {
+            divergence = "its final test loss is \(lastEvaluation.loss)"
+        }
         return TrainingSummary(steps: stepIndex, epochs: (stepIndex + perEpoch - 1) / perEpoch,
                                testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy,
-                               seconds: seconds, skippedSteps: skipped, runDirectory: runDirectory)
+                               seconds: seconds, skippedSteps: skipped, runDirectory: runDirectory, divergence: divergence)
     }
 
     /// Rank 0 records a logged step's layer health and warns about vanishing or exploding gradients.
@@ -339,14 +353,13 @@ public final class Trainer {
         record["step"] = step
         metrics?.write("layers", record)
         for layer in health.layers where layer.gradientNorm < config.vanishingThreshold {
-            let text = String(format: "warning: step %d: vanishing gradient in layer %@ (gradient norm %.2e < %.0e)",
-                              step, layer.name, layer.gradientNorm, config.vanishingThreshold)
-            progress.line(text)
+            progress.warning(String(format: "step %d: vanishing gradient in layer %@ (gradient norm %.2e < %.0e)",
+                                    step, layer.name, layer.gradientNorm, config.vanishingThreshold))
             metrics?.write("warning", ["step": step, "kind": "vanishing", "layer": layer.index, "grad_norm": layer.gradientNorm])
         }
         if health.globalNorm > config.explodingThreshold || !health.globalNorm.isFinite {
-            progress.line(String(format: "warning: step %d: exploding gradient (global norm %.3e > %.0e)",
-                                 step, health.globalNorm, config.explodingThreshold))
+            progress.warning(String(format: "step %d: exploding gradient (global norm %.3e > %.0e)",
+                                    step, health.globalNorm, config.explodingThreshold))
             metrics?.write("warning", ["step": step, "kind": "exploding", "global_norm": health.globalNorm])
         }
     }

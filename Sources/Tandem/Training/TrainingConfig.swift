@@ -64,6 +64,7 @@ public struct TrainingConfig: Equatable {
     /// A configuration problem, reported before any work starts.
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public func validate(worldSize: Int) throws {
@@ -85,6 +86,9 @@ public struct TrainingConfig: Equatable {
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
+        if dataset != .csv, let given = csvTrain.map({ ("--csv-train", $0) }) ?? csvTest.map({ ("--csv-test", $0) }) {
+            try fail("\(given.0) \(given.1) is read only with --dataset csv (this run trains on --dataset \(dataset.rawValue))")
+        }
         if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
         if resume == .latest && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }

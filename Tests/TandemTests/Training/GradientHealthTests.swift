@@ -33,8 +33,9 @@ final class GradientHealthTests: XCTestCase {
         let layers = try XCTUnwrap(try layerRecords(relu.run).last?["layers"] as? [[String: Any]])
         XCTAssertEqual(layers.count, 7)
         XCTAssertTrue(layers.allSatisfy { ($0["weight_norm"] as? Double ?? 0) > 0 && ($0["update_ratio"] as? Double ?? 0) > 0 })
-        XCTAssertTrue(sigmoid.result.stdout.contains("vanishing gradient in layer 0:"), sigmoid.result.stdout)
-        XCTAssertFalse(relu.result.stdout.contains("vanishing gradient"), relu.result.stdout)
+        // Warnings go to standard error.
+        XCTAssertTrue(sigmoid.result.stderr.contains("tandem: warning: step 30: vanishing gradient in layer 0:"), sigmoid.result.stderr)
+        XCTAssertFalse(relu.result.stderr.contains("vanishing gradient"), relu.result.stderr)
         XCTAssertFalse(try readMetrics(sigmoid.run).filter { $0["event"] as? String == "warning" }.isEmpty)
         XCTAssertTrue(try readMetrics(relu.run).filter { $0["event"] as? String == "warning" }.isEmpty)
     }
@@ -44,7 +45,7 @@ final class GradientHealthTests: XCTestCase {
         let result = try TandemBinary.run(["train", "--max-steps", "20", "--log-every", "5", "--exploding-threshold", "1e-3",
                                            "--run-dir", run, "--train-subset", "4000"], timeout: 60)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("exploding gradient"), result.stdout)
+        XCTAssertTrue(result.stderr.contains("tandem: warning: step 5: exploding gradient"), result.stderr)
     }
 
     func testEarlyStoppingKeepsTheBestCheckpoint() throws {
