@@ -5,8 +5,8 @@ extension CheckpointFile {
     ///
     /// Everything is checked before anything is returned: the header length and bounds, the
     /// header's JSON and types, the format name and version, every tensor's dtype, shape and
-    /// offsets, that the tensors tile the payload exactly, and the payload's SHA-256. Any
-    /// problem throws a `CheckpointError` with a one-line message. No input, however
+    /// offsets, that the tensors tile the payload exactly, and the header's and the payload's
+    /// SHA-256. Any problem throws a `CheckpointError` with a one-line message. No input, however
     /// malformed, can crash the decoder: every index is bounds-checked and every integer
     /// conversion and product is checked for overflow.
     public static func decode(_ bytes: [UInt8], path: String) throws -> CheckpointFile {
@@ -43,6 +43,7 @@ private struct CheckpointDecoder {
             .map { try tensorEntry(named: $0, value: object[$0] as Any, payloadSize: payloadSize) }
         entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         try checkPayloadIsTiled(by: entries, payloadSize: payloadSize)
+        try checkHeaderChecksum(metadata: metadata, entries: entries)
         try checkChecksum(declared: metadata[CheckpointFormat.payloadChecksumKey] ?? "", payloadStart: payloadStart)
         let tensors = entries.map { entry in
             TensorRecord(name: entry.name, shape: entry.shape,
@@ -139,8 +140,12 @@ private struct CheckpointDecoder {
         guard let version = metadata[CheckpointFormat.versionKey] else {
             throw fail("metadata has no \(CheckpointFormat.versionKey) entry")
         }
-        guard version == CheckpointFormat.version else {
-            throw fail("format_version \(HeaderJSON.displayed(version)) is not supported (this build reads version \(CheckpointFormat.version))")
+        guard CheckpointFormat.readableVersions.contains(version) else {
+            throw fail("format_version \(HeaderJSON.displayed(version)) is not supported (this build reads versions "
+                       + CheckpointFormat.readableVersions.joined(separator: " and ") + ")")
+        }
+        if version != "1" && metadata[CheckpointFormat.headerChecksumKey] == nil {
+            throw fail("metadata has no \(CheckpointFormat.headerChecksumKey) entry, so the header cannot be verified")
         }
         guard let checksum = metadata[CheckpointFormat.payloadChecksumKey] else {
             throw fail("metadata has no \(CheckpointFormat.payloadChecksumKey) entry, so the tensors cannot be verified")
@@ -240,6 +245,18 @@ private struct CheckpointDecoder {
         }
         if covered < payloadSize {
             throw fail("\(payloadSize - covered) trailing bytes after the last tensor (payload is \(payloadSize) bytes, tensors end at \(covered))")
+        }
+    }
+
+    /// The header's content must hash to the digest recorded when it was written (files of
+    /// format version 1 have none, and are read as they always were).
+    func checkHeaderChecksum(metadata: [String: String], entries: [TensorEntry]) throws {
+        guard let declared = metadata[CheckpointFormat.headerChecksumKey] else { return }
+        let actual = CheckpointFormat.headerDigest(metadata: metadata,
+                                                   tensors: entries.map { ($0.name, $0.shape, $0.begin, $0.end) })
+        guard actual == declared.lowercased() else {
+            throw fail("header SHA-256 mismatch: the tensor table or metadata was edited or corrupted after writing "
+                       + "(recorded \(HeaderJSON.shortened(declared, limit: 64)), content hashes to \(actual))")
         }
     }
 

@@ -1,7 +1,7 @@
 extension CheckpointFile {
     /// The checkpoint as the bytes of a safetensors file (layout in `SafeTensorsLayout`).
     ///
-    /// Adds three metadata entries: `payload_sha256`, always recomputed from the tensors, and
+    /// Adds four metadata entries: `payload_sha256` and `header_sha256`, always recomputed, and
     /// `format` / `format_version`, unless the caller already set them. Tensors are packed in
     /// the order of `tensors`, so encoding the same checkpoint always gives the same bytes.
     ///
@@ -31,6 +31,9 @@ extension CheckpointFile {
         if metadata[CheckpointFormat.formatKey] == nil { metadata[CheckpointFormat.formatKey] = CheckpointFormat.name }
         if metadata[CheckpointFormat.versionKey] == nil { metadata[CheckpointFormat.versionKey] = CheckpointFormat.version }
         metadata[CheckpointFormat.payloadChecksumKey] = SHA256.hexString(hasher.finalize())
+        metadata[CheckpointFormat.headerChecksumKey] = CheckpointFormat.headerDigest(
+            metadata: metadata,
+            tensors: zip(tensors, offsets).map { (name: $0.name, shape: $0.shape, begin: $1.begin, end: $1.end) })
 
         let header = CheckpointFile.headerBytes(metadata: metadata, tensors: tensors, offsets: offsets)
 

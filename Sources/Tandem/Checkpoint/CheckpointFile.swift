@@ -31,14 +31,36 @@ public struct CheckpointFile: Equatable {
 public enum CheckpointFormat {
     /// Value of the `format` metadata entry.
     public static let name = "tandem-checkpoint"
-    /// Value of `format_version` this build writes and the only one it reads. Bump it when
-    /// the meaning of the tensors or metadata changes incompatibly.
-    public static let version = "1"
+    /// Value of `format_version` this build writes. Bump it when the meaning of the tensors or
+    /// metadata changes incompatibly. Version 2 added `header_sha256`.
+    public static let version = "2"
+    /// The versions this build reads: 1 (no header checksum, written before version 2) and 2.
+    public static let readableVersions = ["1", "2"]
 
     /// Metadata keys the format itself uses; all other keys belong to the trainer.
     public static let formatKey = "format"
     public static let versionKey = "format_version"
     public static let payloadChecksumKey = "payload_sha256"
+    /// SHA-256 of the header's content: every metadata entry but itself, and every tensor's
+    /// name, dtype, shape and offsets (see `headerDigest`). The payload checksum alone would
+    /// let an edited header (two same-shaped tensors' offsets swapped, a shape changed with its
+    /// offsets, a metadata value altered) load silently.
+    public static let headerChecksumKey = "header_sha256"
+
+    /// The header checksum: SHA-256 over a canonical text of the metadata (sorted by key,
+    /// without the checksum itself) and the tensor table (sorted by name), independent of how
+    /// the JSON was spelled or ordered.
+    static func headerDigest(metadata: [String: String], tensors: [(name: String, shape: [Int], begin: Int, end: Int)]) -> String {
+        var text = ""
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != headerChecksumKey {
+            text += "m " + HeaderJSON.quoted(key) + " " + HeaderJSON.quoted(value) + "\n"
+        }
+        for tensor in tensors.sorted(by: { $0.name < $1.name }) {
+            text += "t " + HeaderJSON.quoted(tensor.name) + " " + dtype + " " + HeaderJSON.integerArray(tensor.shape)
+                + " " + HeaderJSON.integerArray([tensor.begin, tensor.end]) + "\n"
+        }
+        return SHA256.hex(Array(text.utf8))
+    }
 
     /// The one element type Tandem stores, in safetensors' spelling.
     public static let dtype = "F32"

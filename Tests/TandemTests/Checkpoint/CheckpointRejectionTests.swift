@@ -99,7 +99,9 @@ final class CheckpointRejectionTests: XCTestCase {
         assertRejects(file(a, b, dropping: ["format"]), "metadata has no format entry; not a Tandem checkpoint")
         assertRejects(file(a, b, metadata: ["format": "pt"]), "metadata format is pt, expected tandem-checkpoint")
         assertRejects(file(a, b, dropping: ["format_version"]), "metadata has no format_version entry")
-        assertRejects(file(a, b, metadata: ["format_version": "2"]), "format_version 2 is not supported (this build reads version 1)")
+        assertRejects(file(a, b, metadata: ["format_version": "3"]), "format_version 3 is not supported (this build reads versions 1 and 2)")
+        assertRejects(file(a, b, metadata: ["format_version": "2"]),
+                      "metadata has no header_sha256 entry, so the header cannot be verified")
     }
 
     func testChecksumEntryMissingMalformedOrWrong() {

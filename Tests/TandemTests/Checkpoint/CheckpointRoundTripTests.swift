@@ -12,9 +12,10 @@ final class CheckpointRoundTripTests: XCTestCase {
         XCTAssertEqual(decoded.metadata["model"], "mlp:4-3-2")
         XCTAssertEqual(decoded.metadata["step"], "1234")
         XCTAssertEqual(decoded.metadata["format"], "tandem-checkpoint")
-        XCTAssertEqual(decoded.metadata["format_version"], "1")
+        XCTAssertEqual(decoded.metadata["format_version"], "2")
         XCTAssertEqual(decoded.metadata["payload_sha256"]?.count, 64)
-        XCTAssertEqual(decoded.metadata.count, original.metadata.count + 3)
+        XCTAssertEqual(decoded.metadata["header_sha256"]?.count, 64)
+        XCTAssertEqual(decoded.metadata.count, original.metadata.count + 4)
         // A decoded file re-encodes to the same bytes: encoding is deterministic.
         XCTAssertEqual(decoded.encode(), original.encode())
     }
