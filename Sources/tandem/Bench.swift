@@ -7,8 +7,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure training throughput: median samples/s over timed steps, split into phases.")
 
     @OptionGroup var options: TrainingOptions
-    @Option(help: "Timed steps.") var steps = 100
-    @Option(help: "Untimed warm-up steps.") var warmupSteps = 20
+    @Option(parsing: .unconditional, help: "Timed steps.") var steps = 100
+    @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmupSteps = 20
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
     @Flag(help: "Measure how long one cache line takes from core 0 to core 1 and back (run it without mpirun).")

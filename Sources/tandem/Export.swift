@@ -13,6 +13,10 @@ struct Export: ParsableCommand {
 
     func run() throws {
         do {
+            // Writing onto the file being read would destroy it (the write replaces it whole).
+            if Export.sameFile(out, checkpoint) {
+                throw ValidationError("--out \(out) is the checkpoint being read; give another file")
+            }
             let file = try CheckpointFile.read(path: checkpoint)
             _ = try TrainingCheckpoint.model(from: file, path: checkpoint)   // refuse anything that does not load
             let weights = TrainingCheckpoint.weightsOnly(file)
@@ -31,5 +35,16 @@ struct Export: ParsableCommand {
         } catch {
             Job.fail(error, rank: nil, size: 1)
         }
+    }
+
+    /// Whether two paths name one file: the same device and inode when both exist (links of
+    /// any kind), else the same path once symbolic links and dots are resolved.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var first = stat(), second = stat()
+        if stat(a, &first) == 0 && stat(b, &second) == 0 {
+            return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+        }
+        func resolved(_ path: String) -> String { URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+        return resolved(a) == resolved(b)
     }
 }

@@ -6,17 +6,17 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train a model (the default command).")
 
     @OptionGroup var options: TrainingOptions
-    @Option(help: "Epochs to train.") var epochs = 10
-    @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
+    @Option(parsing: .unconditional, help: "Epochs to train.") var epochs = 10
+    @Option(parsing: .unconditional, help: "Stop after this many steps in all.") var maxSteps: Int?
     @Option(help: "Directory for metrics.jsonl and checkpoints (default: a new folder under runs/).") var runDir: String?
-    @Option(help: "Record step metrics every N steps.") var logEvery = 50
-    @Option(help: "Warn when a layer's gradient norm falls below this.") var vanishingThreshold = 1e-3
-    @Option(help: "Warn when the global gradient norm exceeds this.") var explodingThreshold = 1e3
-    @Option(help: "Stop when validation loss has not improved for N epochs (keeps best.safetensors).") var earlyStopping: Int?
-    @Option(help: "Compare parameter checksums across ranks every N steps.") var consistencyEvery = 200
-    @Option(help: "End this job after step N (with a checkpoint) without changing the planned run; resume later.") var stopAfter: Int?
-    @Option(help: "Write a checkpoint every N steps (one is always written at the end).") var checkpointEvery: Int?
-    @Option(help: "How many checkpoints to keep in the run directory.") var keep = 3
+    @Option(parsing: .unconditional, help: "Record step metrics every N steps.") var logEvery = 50
+    @Option(parsing: .unconditional, help: "Warn when a layer's gradient norm falls below this.") var vanishingThreshold = 1e-3
+    @Option(parsing: .unconditional, help: "Warn when the global gradient norm exceeds this.") var explodingThreshold = 1e3
+    @Option(parsing: .unconditional, help: "Stop when validation loss has not improved for N epochs (keeps best.safetensors).") var earlyStopping: Int?
+    @Option(parsing: .unconditional, help: "Compare parameter checksums across ranks every N steps.") var consistencyEvery = 200
+    @Option(parsing: .unconditional, help: "End this job after step N (with a checkpoint) without changing the planned run; resume later.") var stopAfter: Int?
+    @Option(parsing: .unconditional, help: "Write a checkpoint every N steps (one is always written at the end).") var checkpointEvery: Int?
+    @Option(parsing: .unconditional, help: "How many checkpoints to keep in the run directory.") var keep = 3
     @Option(help: "Resume from 'auto' (the run directory's latest checkpoint, if any) or a checkpoint file.") var resume: String?
     @Flag(help: "Print nothing but errors.") var quiet = false
     @Option(help: .hidden) var injectNan: RankStep?

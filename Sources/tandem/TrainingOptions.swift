@@ -41,31 +41,31 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "How convolutions are computed: auto (Winograd F(4×4, 5×5) for stride-1 5×5 convolutions over 8 or more channels, im2col for the rest), im2col (for results that agree across world sizes to float rounding) or winograd (wherever the kernel is 5×5 at stride 1).")
     var convolution = ConvolutionChoice.auto
     @Option(help: "Loss: cross-entropy or mse.") var loss = LossKind.crossEntropy
-    @Option(help: "Samples per step, summed over all ranks.") var globalBatch = 128
+    @Option(parsing: .unconditional, help: "Samples per step, summed over all ranks.") var globalBatch = 128
     @Option(help: "sgd, adam or adamw.") var optimizer = OptimizerKind.adamw
-    @Option(help: "Base learning rate.") var lr: Float = 1e-3
-    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Option(parsing: .unconditional, help: "Base learning rate.") var lr: Float = 1e-3
+    @Option(parsing: .unconditional, help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum for SGD.") var nesterov = false
-    @Option(help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float = 0
+    @Option(parsing: .unconditional, help: "Weight decay (L2 for sgd/adam, decoupled for adamw).") var weightDecay: Float = 0
     @Option(help: "Learning-rate schedule: constant, step or cosine (with linear warm-up).") var schedule = ScheduleKind.cosine
-    @Option(help: "Warm-up steps of the cosine schedule (at most a tenth of the run).") var warmup = 200
-    @Option(help: "Epochs between decays of the step schedule.") var stepEvery = 5
-    @Option(help: "Decay factor of the step schedule.") var gamma: Float = 0.1
-    @Option(help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
-    @Option(help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
+    @Option(parsing: .unconditional, help: "Warm-up steps of the cosine schedule (at most a tenth of the run).") var warmup = 200
+    @Option(parsing: .unconditional, help: "Epochs between decays of the step schedule.") var stepEvery = 5
+    @Option(parsing: .unconditional, help: "Decay factor of the step schedule.") var gamma: Float = 0.1
+    @Option(parsing: .unconditional, help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
+    @Option(parsing: .unconditional, help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
     @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
     @Option(help: "fashion-mnist or csv (with --csv-train and --csv-test).") var dataset = DatasetKind.fashionMNIST
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
-    @Option(help: "Train on the first N training samples only.") var trainSubset: Int?
-    @Option(help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
-    @Option(help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Train on the first N training samples only.") var trainSubset: Int?
+    @Option(parsing: .unconditional, help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
+    @Option(parsing: .unconditional, help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
     @Option(help: "Overlap the gradient allreduce with backward (true/false).") var overlap = true
-    @Option(help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
+    @Option(parsing: .unconditional, help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
     @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce overlapped with backward), or auto (shared-memory when all ranks share a host).")
     var reduce = ReductionChoice.auto
-    @Option(help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
+    @Option(parsing: .unconditional, help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
     func apply(to config: inout TrainingConfig) {
         config.model = model; config.activation = activation; config.loss = loss; config.convolution = convolution.algorithm

@@ -15,6 +15,16 @@ public enum Job {
         // Past a file-size limit, a write should fail with EFBIG (reported, old checkpoints
         // intact) rather than kill the process with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
+        if let n = simulatedRanks {
+            if n < 1 { fail(TrainingConfig.Invalid(description: "--simulate-ranks must be at least 1 (got \(n))"), rank: nil, size: 1) }
+            if MPICommunicator.launchedByMPI {
+                // Every process would report it: let the first say it.
+                let rank = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
+                if rank != 0 { exit(1) }
+                fail(TrainingConfig.Invalid(description: "--simulate-ranks \(n) under mpirun: each process is already a rank; "
+                                            + "use one or the other"), rank: nil, size: 1)
+            }
+        }
         if MPICommunicator.launchedByMPI {
             let mpi: MPICommunicator
             do { mpi = try MPICommunicator() } catch { fail(error, rank: 0, size: 1) }

@@ -76,7 +76,19 @@ public struct TrainingConfig: Equatable {
         if epochs < 1 { try fail("--epochs must be at least 1 (got \(epochs))") }
         if let maxSteps, maxSteps < 1 { try fail("--max-steps must be at least 1 (got \(maxSteps))") }
         if !(learningRate > 0) || !learningRate.isFinite { try fail("--lr must be a positive number (got \(learningRate))") }
-        if let clipNorm, !(clipNorm > 0) { try fail("--clip-norm must be positive (got \(clipNorm))") }
+        if let clipNorm, !(clipNorm > 0) || !clipNorm.isFinite { try fail("--clip-norm must be a positive number (got \(clipNorm))") }
+        let momentum = optimizer.momentum, decay = optimizer.weightDecay
+        if !(0..<1).contains(momentum) { try fail("--momentum must be in [0, 1) (got \(momentum))") }
+        if !(decay >= 0) || !decay.isFinite { try fail("--weight-decay must be a non-negative number (got \(decay))") }
+        if warmupSteps < 0 { try fail("--warmup must be at least 0 steps (got \(warmupSteps))") }
+        if stepEvery < 1 { try fail("--step-every must be at least 1 epoch (got \(stepEvery))") }
+        if !(stepGamma > 0 && stepGamma <= 1) { try fail("--gamma must be in (0, 1] (got \(stepGamma))") }
+        if let maxSteps = stopAfter, maxSteps < 1 { try fail("--stop-after must be at least 1 (got \(maxSteps))") }
+        if let trainSubset, trainSubset < 1 { try fail("--train-subset must be at least 1 (got \(trainSubset))") }
+        if !(vanishingThreshold >= 0) || !vanishingThreshold.isFinite {
+            try fail("--vanishing-threshold must be a non-negative number (got \(vanishingThreshold))")
+        }
+        if !(explodingThreshold > 0) { try fail("--exploding-threshold must be positive (got \(explodingThreshold))") }
         if !(0..<1).contains(validationSplit) { try fail("--validation-split must be in [0, 1) (got \(validationSplit))") }
         if logEvery < 1 { try fail("--log-every must be at least 1") }
         if let earlyStopping {
@@ -84,7 +96,7 @@ public struct TrainingConfig: Equatable {
             if validationSplit <= 0 { try fail("--early-stopping needs --validation-split (it watches the validation loss)") }
         }
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
-        if !(bucketMegabytes > 0) { try fail("--bucket-mb must be positive") }
+        if !(bucketMegabytes > 0) || !bucketMegabytes.isFinite { try fail("--bucket-mb must be a positive number (got \(bucketMegabytes))") }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
         if dataset != .csv, let given = csvTrain.map({ ("--csv-train", $0) }) ?? csvTest.map({ ("--csv-test", $0) }) {
             try fail("\(given.0) \(given.1) is read only with --dataset csv (this run trains on --dataset \(dataset.rawValue))")

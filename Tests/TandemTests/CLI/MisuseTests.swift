@@ -34,4 +34,51 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(result.stdout, "", "--quiet prints nothing on stdout")
         XCTAssertTrue(result.stderrLines.contains("tandem: warning: step 2 skipped: non-finite gradient"), result.stderr)
     }
+
+    /// One line naming the option, for values out of range, negative numbers included (which
+    /// the parser took for options before), not-a-number, and contradictions.
+    func testNonsensicalValuesAreRefusedNamingTheOption() throws {
+        let cases: [([String], String)] = [
+            (["--lr", "-1"], "--lr must be a positive number (got -1.0)"),
+            (["--warmup", "-5"], "--warmup must be at least 0 steps (got -5)"),
+            (["--step-every", "0", "--schedule", "step"], "--step-every must be at least 1 epoch (got 0)"),
+            (["--momentum", "nan"], "--momentum must be in [0, 1) (got nan)"),
+            (["--gamma", "2"], "--gamma must be in (0, 1] (got 2.0)"),
+            (["--weight-decay", "-0.1"], "--weight-decay must be a non-negative number (got -0.1)"),
+            (["--clip-norm", "inf"], "--clip-norm must be a positive number (got inf)"),
+            (["--simulate-ranks", "0"], "--simulate-ranks must be at least 1 (got 0)"),
+            (["--lr", "--epochs", "3"], "The value '--epochs' is invalid for '--lr <lr>'"),
+        ]
+        for (arguments, message) in cases {
+            let result = try TandemBinary.run(["train", "--max-steps", "2", "--run-dir", TandemBinary.temporaryDirectory(self)] + arguments,
+                                              timeout: 60)
+            XCTAssertNotEqual(result.status, 0, "\(arguments): \(result.summary)")
+            XCTAssertEqual(result.stderrLines, ["tandem: error: " + message], "\(arguments)")
+        }
+    }
+
+    func testSimulatedRanksUnderMpirunAreRefused() throws {
+        let result = try TandemBinary.mpirun(2, ["train", "--simulate-ranks", "2", "--max-steps", "2",
+                                                 "--run-dir", TandemBinary.temporaryDirectory(self)], timeout: 60)
+        XCTAssertNotEqual(result.status, 0, result.summary)
+        XCTAssertEqual(result.tandemErrorLines, ["tandem: error: --simulate-ranks 2 under mpirun: each process is already a rank; use one or the other"],
+                       result.summary)
+    }
+
+    func testExportOntoItsOwnInputIsRefusedAndTheInputKept() throws {
+        let directory = TandemBinary.temporaryDirectory(self, "export")
+        let fixture = TandemBinary.packageRoot.appendingPathComponent("Tests/Fixtures/release-0.0/mlp-4-6-3-step10.safetensors").path
+        let input = directory + "/model.safetensors"
+        try FileManager.default.copyItem(atPath: fixture, toPath: input)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/alias.safetensors", withDestinationPath: input)
+        let before = try Data(contentsOf: URL(fileURLWithPath: input))
+        for out in [input, directory + "/./model.safetensors", directory + "/alias.safetensors"] {
+            let result = try TandemBinary.run(["export", "--checkpoint", input, "--out", out], timeout: 60)
+            XCTAssertNotEqual(result.status, 0, result.summary)
+            XCTAssertEqual(result.stderrLines, ["tandem: error: --out \(out) is the checkpoint being read; give another file"])
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: input)), before, "the input is untouched")
+        let other = try TandemBinary.run(["export", "--checkpoint", input, "--out", directory + "/weights.safetensors"], timeout: 60)
+        XCTAssertEqual(other.status, 0, other.summary)
+    }
 }
