@@ -87,7 +87,7 @@ public final class Trainer {
         Kernels.blasThreads = threads
         let train = data.train
         let validationPrint = data.validation?.fingerprint ?? 0
-        try Trainer.agree(on: config.fingerprintText, dataFingerprint: train.fingerprint ^ data.test.fingerprint ^ validationPrint,
+        try Trainer.agree(on: config.agreementFields, dataFingerprint: train.fingerprint ^ data.test.fingerprint ^ validationPrint,
                           communicator: communicator)
         guard model.inputShape.reduce(1, *) == train.featuresPerSample else {
             throw ModelSpecError("model '\(config.model)' takes inputs of shape \(model.inputShape) but the data's samples have shape \(train.sampleShape)")
@@ -189,13 +189,23 @@ public final class Trainer {
     }
 
     /// Ranks compare hashes of their configuration and data before doing anything together.
-    static func agree(on configText: String, dataFingerprint: UInt64, communicator: Communicator) throws {
+    /// One collective compares everything; only when something differs does a second find the
+    /// first option that does, so the message can name it.
+    static func agree(on fields: [(option: String, value: String)], dataFingerprint: UInt64, communicator: Communicator) throws {
         // Every rank sees the same gathered hashes and so raises the same error; rank 0 reports it.
         func refuse(_ text: String) -> StartupFailure {
             StartupFailure(underlying: TrainingConfig.Invalid(description: text), shouldReport: communicator.isRoot, failingRank: 0)
         }
-        let configs = try communicator.allgather(FNV1a.hash(configText))
+        let all = fields.map { $0.option + "=" + $0.value }.joined(separator: "\n")
+        let configs = try communicator.allgather(FNV1a.hash(all))
         if let other = configs.firstIndex(where: { $0 != configs[0] }) {
+            for field in fields {
+                let hashes = try communicator.allgather(FNV1a.hash(field.value))
+                if hashes[other] != hashes[0] {
+                    throw refuse("rank \(other) was started with a different \(field.option) than rank 0 "
+                                 + "(every rank must be given the same \(field.option))")
+                }
+            }
             throw refuse("rank \(other) was started with a different configuration than rank 0")
         }
         let datas = try communicator.allgather(dataFingerprint)

@@ -107,6 +107,27 @@ public struct TrainingConfig: Equatable {
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
 
+    /// Every option that must be the same on every rank, by its command-line name: those that
+    /// change the mathematics (`fingerprintText`) and those that steer what the ranks do
+    /// together (which gradient path, the buckets of the allreduce, when to stop, evaluate or
+    /// stop early). Ranks compare them at start-up; one that differs is named.
+    public var agreementFields: [(option: String, value: String)] {
+        func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "-" }
+        return [
+            ("--model", model), ("--activation", activation.argument), ("--loss", loss.rawValue), ("--epochs", "\(epochs)"),
+            ("--max-steps", text(maxSteps)), ("--global-batch", "\(globalBatch)"), ("--optimizer", optimizer.kind.rawValue),
+            ("--momentum", "\(optimizer.momentum)"), ("--nesterov", "\(optimizer.nesterov)"),
+            ("--weight-decay", "\(optimizer.weightDecay)"), ("--lr", "\(learningRate)"), ("--schedule", schedule.rawValue),
+            ("--warmup", "\(warmupSteps)"), ("--step-every", "\(stepEvery)"), ("--gamma", "\(stepGamma)"),
+            ("--clip-norm", text(clipNorm)), ("--seed", "\(seed)"), ("--shuffle", "\(shuffle)"), ("--dataset", dataset.rawValue),
+            ("--train-subset", text(trainSubset)), ("--validation-split", "\(validationSplit)"),
+            ("--consistency-every", "\(consistencyEvery)"), ("--reduce", reduce.rawValue), ("--overlap", "\(overlap)"),
+            ("--bucket-mb", "\(bucketMegabytes)"), ("--stop-after", text(stopAfter)), ("--early-stopping", text(earlyStopping)),
+            ("--log-every", "\(logEvery)"), ("--checkpoint-every", text(checkpointEvery)), ("--keep", "\(keepCheckpoints)"),
+            ("--convolution", convolution?.rawValue ?? "auto"), ("TrainingConfig.evaluateEveryEpoch", "\(evaluateEveryEpoch)"),
+        ]
+    }
+
     /// The fields that change the mathematics of the run, as text. Ranks compare a hash of it
     /// at start-up; checkpoints record it.
     public var fingerprintText: String {

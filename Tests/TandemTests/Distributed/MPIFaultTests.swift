@@ -42,6 +42,22 @@ final class MPIFaultTests: XCTestCase {
         XCTAssertFalse(result.looksLikeCrash, result.stderr)
     }
 
+    func testEveryOptionThatMustAgreeIsComparedAndNamed() throws {
+        // Options outside the mathematics that still steer the ranks together: with different
+        // --stop-after one rank would leave the loop while the other waits for it forever.
+        for (option, a, b) in [("--stop-after", "3", "5"), ("--reduce", "mpi", "shared-memory"), ("--bucket-mb", "1", "2")] {
+            let run = TandemBinary.temporaryDirectory(self)
+            let common = ["train", "--max-steps", "6", "--train-subset", "2000", "--run-dir", run, "--quiet"]
+            let first: [String] = ["-np", "1", TandemBinary.path] + common + [option, a]
+            let second: [String] = ["-np", "1", TandemBinary.path] + common + [option, b]
+            let result = try TandemBinary.launch(executable: "/usr/bin/mpirun", arguments: first + [":"] + second, timeout: 60)
+            XCTAssertFalse(result.timedOut, "\(option): \(result.summary)")
+            XCTAssertNotEqual(result.status, 0, option)
+            XCTAssertEqual(result.tandemErrorLines, ["tandem: error: rank 1 was started with a different \(option) than rank 0 "
+                                                     + "(every rank must be given the same \(option))"], result.summary)
+        }
+    }
+
     func testMismatchedConfigurationsAreRefused() throws {
         // MPMD launch: rank 0 and rank 1 get different seeds.
         let run = TandemBinary.temporaryDirectory(self)
@@ -51,7 +67,7 @@ final class MPIFaultTests: XCTestCase {
         let result = try TandemBinary.launch(executable: "/usr/bin/mpirun", arguments: first + [":"] + second, timeout: 60)
         XCTAssertNotEqual(result.status, 0)
         XCTAssertEqual(result.tandemErrorLines.count, 1, result.stderr)
-        XCTAssertTrue(result.tandemErrorLines.first?.contains("rank 1 was started with a different configuration than rank 0") ?? false,
+        XCTAssertTrue(result.tandemErrorLines.first?.contains("rank 1 was started with a different --seed than rank 0") ?? false,
                       result.stderr)
     }
 
