@@ -13,10 +13,18 @@ public final class MetricsLog {
                 throw CommunicationError("cannot create metrics file \(path)")
             }
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
+        guard let handle = FileHandle(forUpdatingAtPath: path) else {
             throw CommunicationError("cannot open metrics file \(path) for writing")
         }
-        handle.seekToEndOfFile()
+        // A run killed mid-line (before records went out whole) left no newline: begin a
+        // fresh line, so this run's records never run into it.
+        let end = handle.seekToEndOfFile()
+        if end > 0 {
+            handle.seek(toFileOffset: end - 1)
+            let last = handle.readData(ofLength: 1)
+            handle.seekToEndOfFile()
+            if last != Data([UInt8(ascii: "\n")]) { handle.write(Data([UInt8(ascii: "\n")])) }
+        }
         self.handle = handle
     }
 
@@ -27,8 +35,9 @@ public final class MetricsLog {
         record["event"] = event
         let clean = record.mapValues(MetricsLog.jsonSafe)
         guard let data = try? JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        handle.write(data)
-        handle.write("\n".data(using: .utf8)!)
+        // One write per record, newline included: a kill between two writes would leave a
+        // line without its end, and the next run's first record would continue it.
+        handle.write(data + Data([UInt8(ascii: "\n")]))
     }
 
     /// JSON has no NaN or infinity: write them as strings rather than lose the record.

@@ -264,6 +264,12 @@ public final class Trainer {
         var bestValidationLoss = Double.infinity, epochsWithoutImprovement = 0
         var stepIndex = startStep
         let lastStep = min(totalSteps, config.stopAfter ?? Int.max)
+        if startStep >= totalSteps {
+            // Resumed from the run's last checkpoint: nothing to train, but the summary should
+            // report the model, not NaN.
+            progress.line("the run is already complete (step \(startStep) of \(totalSteps)); evaluating its final model")
+            lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test)
+        }
         while stepIndex < lastStep {
             let epoch = stepIndex / perEpoch, batch = stepIndex % perEpoch
             if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }

@@ -81,4 +81,18 @@ final class MisuseTests: XCTestCase {
         let other = try TandemBinary.run(["export", "--checkpoint", input, "--out", directory + "/weights.safetensors"], timeout: 60)
         XCTAssertEqual(other.status, 0, other.summary)
     }
+
+    func testResumingAFinishedRunReportsItsModelNotNaN() throws {
+        let run = TandemBinary.temporaryDirectory(self, "finished")
+        let common = ["train", "--max-steps", "5", "--train-subset", "2000", "--run-dir", run]
+        let first = try TandemBinary.run(common, timeout: 60)
+        XCTAssertEqual(first.status, 0, first.summary)
+        let again = try TandemBinary.run(common + ["--resume", "auto"], timeout: 60)
+        XCTAssertEqual(again.status, 0, again.summary)
+        XCTAssertTrue(again.stdout.contains("the run is already complete (step 5 of 5)"), again.stdout)
+        XCTAssertFalse(again.stdout.lowercased().contains("nan"), again.stdout)
+        // "test accuracy A  test loss L  (steps, seconds)": the same model gives the same A and L.
+        let accuracy = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("test accuracy") }?.split(separator: "(").first }
+        XCTAssertEqual(accuracy(again.stdout), accuracy(first.stdout), "the same model, evaluated again")
+    }
 }
