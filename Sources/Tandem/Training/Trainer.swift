@@ -223,12 +223,32 @@ public final class Trainer {
         }
         // Before anything in it is read, written or removed: one job per run directory.
         runDirectoryLock = try RunDirectoryLock(directory: directory)
+        if config.resume == nil, let held = Trainer.runHeld(in: directory) {
+            // A fresh run here would delete that run's checkpoints (keeping only its own) and
+            // interleave its metrics with theirs.
+            throw TrainingConfig.Invalid(description: "run directory \(directory) already holds a run (\(held)); "
+                                         + "continue it with --resume auto, or give another --run-dir")
+        }
         runDirectory = directory
         metrics = try MetricsLog(path: directory + "/metrics.jsonl")
         let checkpoints = CheckpointDirectory(path: directory, keep: config.keepCheckpoints)
         try checkpoints.checkWritable()
         _ = checkpoints.removeStaleTempFiles()
         return checkpoints
+    }
+
+    /// What shows that `directory` holds a run already: its checkpoints, or its metrics.
+    static func runHeld(in directory: String) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        if let newest = names.compactMap(CheckpointDirectory.step(fromFileName:)).max() {
+            return "checkpoints up to step \(newest)"
+        }
+        if names.contains(CheckpointDirectory.bestName) { return CheckpointDirectory.bestName }
+        let metrics = directory + "/metrics.jsonl"
+        if let size = (try? FileManager.default.attributesOfItem(atPath: metrics))?[.size] as? Int, size > 0 {
+            return "its metrics.jsonl"
+        }
+        return nil
     }
 
     static func freshRunDirectory() -> String {

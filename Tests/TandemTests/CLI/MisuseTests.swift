@@ -95,4 +95,19 @@ final class MisuseTests: XCTestCase {
         let accuracy = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("test accuracy") }?.split(separator: "(").first }
         XCTAssertEqual(accuracy(again.stdout), accuracy(first.stdout), "the same model, evaluated again")
     }
+
+    func testAFreshRunInADirectoryHoldingARunIsRefusedAndNothingIsLost() throws {
+        let run = TandemBinary.temporaryDirectory(self, "held")
+        let first = try TandemBinary.run(["train", "--max-steps", "4", "--train-subset", "2000", "--checkpoint-every", "1",
+                                          "--run-dir", run, "--quiet"], timeout: 60)
+        XCTAssertEqual(first.status, 0, first.summary)
+        let before = try FileManager.default.contentsOfDirectory(atPath: run).sorted()
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl"))
+        let second = try TandemBinary.run(["train", "--max-steps", "2", "--train-subset", "2000", "--run-dir", run], timeout: 60)
+        XCTAssertNotEqual(second.status, 0, second.summary)
+        XCTAssertEqual(second.stderrLines, ["tandem: error: run directory \(run) already holds a run (checkpoints up to step 4); "
+                                            + "continue it with --resume auto, or give another --run-dir"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).sorted(), before, "no checkpoint deleted")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")), metrics, "metrics untouched")
+    }
 }
