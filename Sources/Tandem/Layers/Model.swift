@@ -19,6 +19,8 @@ public final class Model {
     /// The layers that do work of their own, in forward order.
     public let units: [LayerUnit]
     private let unitIndex: [ObjectIdentifier: Int]
+    /// Each unit's views, one per parameter spec, as bound.
+    private let views: [[ParameterView]]
 
     /// Lays out `root`'s tree for inputs of `inputShape` (per sample); throws when shapes do
     /// not chain, a layer instance appears twice, or a tie names a parameter not yet laid out.
@@ -32,11 +34,11 @@ public final class Model {
         buffers = ParameterArena(slots: layout.bufferSlots)
         units = layout.units
         unitIndex = Dictionary(uniqueKeysWithValues: layout.units.enumerated().map { (ObjectIdentifier($0.element.layer), $0.offset) })
-        for binding in layout.bindings {
-            binding.layer.bind(binding.views.map { view in
-                ParameterView(arena: view.isBuffer ? buffers : arena, index: view.slot)
-            })
+        let (parameterStore, bufferStore) = (arena, buffers)
+        views = layout.bindings.map { binding in
+            binding.views.map { ParameterView(arena: $0.isBuffer ? bufferStore : parameterStore, index: $0.slot) }
         }
+        for (binding, unitViews) in zip(layout.bindings, views) { binding.layer.bind(unitViews) }
         for (ordinal, unit) in units.enumerated() {
             (unit.layer as? StochasticLayer)?.assignStream(UInt64(ordinal))
         }
@@ -68,25 +70,17 @@ public final class Model {
     public func initializeParameters(seed: UInt64) {
         for (ordinal, unit) in units.enumerated() {
             for (specIndex, spec) in unit.layer.parameterSpecs.enumerated() where spec.tiedTo == nil {
-                guard let (store, index) = storage(of: unit, spec: spec.name) else { continue }
-                let slot = store.slots[index]
+                let view = views[ordinal][specIndex]
                 var rng = SplitMix64(seed: seed, stream: 0x1A1D, UInt64(ordinal), UInt64(specIndex))
-                let values = store.values + slot.offset
+                let values = view.value, count = view.count
                 switch spec.initializer {
-                case .zeros: values.update(repeating: 0, count: slot.count)
-                case .constant(let value): values.update(repeating: value, count: slot.count)
-                case .uniform(let bound): for i in 0..<slot.count { values[i] = rng.uniform(-bound, bound) }
-                case .normal(let std): for i in 0..<slot.count { values[i] = std * rng.normal() }
+                case .zeros: values.update(repeating: 0, count: count)
+                case .constant(let value): values.update(repeating: value, count: count)
+                case .uniform(let bound): for i in 0..<count { values[i] = rng.uniform(-bound, bound) }
+                case .normal(let std): for i in 0..<count { values[i] = std * rng.normal() }
                 }
             }
         }
-    }
-
-    private func storage(of unit: LayerUnit, spec name: String) -> (ParameterArena, Int)? {
-        let full = unit.path.isEmpty ? name : unit.path + "." + name
-        if let index = arena.slots.firstIndex(where: { $0.name == full }) { return (arena, index) }
-        if let index = buffers.slots.firstIndex(where: { $0.name == full }) { return (buffers, index) }
-        return nil
     }
 
     /// The forward pass. A new step's gradients begin here: the next backward overwrites them.
