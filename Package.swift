@@ -30,7 +30,10 @@ let package = Package(
         // cannot matter for functions that never leave their file.
         .target(name: "CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-march=\(march)", "-Wno-psabi"])]),
-        .target(name: "Tandem", dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels"], swiftSettings: codegen),
+        // Signal handlers and the atomics the collective watchdog reads: C, because a signal
+        // handler must be async-signal-safe.
+        .target(name: "CRuntime"),
+        .target(name: "Tandem", dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels", "CRuntime"], swiftSettings: codegen),
         .executableTarget(name: "tandem",
                           dependencies: ["Tandem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
         let (steps, warmup, json) = (self.steps, warmupSteps, self.json)
         if allreduce { return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, json: json) }
         if coreLatency { return try Bench.coreRoundTrip(json: json) }
-        Job.run(simulatedRanks: options.simulateRanks) { communicator in
+        Job.run(simulatedRanks: options.simulateRanks, collectiveTimeout: config.collectiveTimeout) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps)
             if communicator.isRoot {

@@ -21,6 +21,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Print nothing but errors.") var quiet = false
     @Option(help: .hidden) var injectNan: RankStep?
     @Option(help: .hidden) var injectDivergence: RankStep?
+    @Option(help: .hidden) var injectStall: RankStep?
 
     func run() throws {
         var config = TrainingConfig()
@@ -32,7 +33,8 @@ struct Train: ParsableCommand {
         config.logEvery = logEvery; config.consistencyEvery = consistencyEvery; config.progress = !quiet
         config.injectNaN = injectNan.map { ($0.rank, $0.step) }
         config.injectDivergence = injectDivergence.map { ($0.rank, $0.step) }
-        Job.run(simulatedRanks: options.simulateRanks) { communicator in
+        config.injectStall = injectStall.map { ($0.rank, $0.step) }
+        Job.run(simulatedRanks: options.simulateRanks, collectiveTimeout: config.collectiveTimeout) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let summary = try trainer.run()
             if communicator.isRoot && !quiet {

@@ -65,6 +65,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
     @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce overlapped with backward), or auto (shared-memory when all ranks share a host).")
     var reduce = ReductionChoice.auto
+    @Option(parsing: .unconditional, help: "Seconds a collective may wait for the other ranks before the job ends, naming the ranks that did not arrive (0: wait forever).")
+    var collectiveTimeout: Double = 300
     @Option(parsing: .unconditional, help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
     func apply(to config: inout TrainingConfig) {
@@ -78,5 +80,6 @@ struct TrainingOptions: ParsableArguments {
         config.csvTrain = csvTrain; config.csvTest = csvTest; config.trainSubset = trainSubset
         config.validationSplit = validationSplit; config.threads = threads
         config.overlap = overlap; config.bucketMegabytes = bucketMb; config.reduce = reduce
+        config.collectiveTimeout = collectiveTimeout
     }
 }

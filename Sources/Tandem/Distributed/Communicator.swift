@@ -24,6 +24,9 @@ public protocol Communicator: AnyObject {
     /// share one host (or the group has a single rank, which has nothing to share); throws
     /// `SharedMemoryUnavailable`, on every rank alike, when the host cannot hold it.
     func sharedMemory(floats: Int) throws -> SharedMemory?
+    /// Tells the collective watchdog (where there is one) what this rank does now, so that a
+    /// rank that waits for it can say so.
+    func note(step: Int, phase: RankPhase)
 }
 
 /// A non-blocking reduction in flight.
@@ -59,4 +62,6 @@ extension Communicator {
     }
 
     public var isRoot: Bool { rank == 0 }
+
+    public func note(step: Int, phase: RankPhase) {}
 }

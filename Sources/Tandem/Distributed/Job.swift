@@ -11,7 +11,10 @@ public enum Job {
     /// Runs `body` on every rank: under `mpirun` one rank per process; with `simulatedRanks`
     /// N threads of this process; otherwise a world of one. Never returns on failure: prints a
     /// one-line error (prefixed with the rank when there are several) and exits non-zero.
-    public static func run(simulatedRanks: Int?, _ body: @escaping (Communicator) throws -> Void) {
+    /// Under `mpirun`, a collective that waits longer than `collectiveTimeout` seconds ends the
+    /// job with a line naming the ranks that did not arrive (nil or 0: wait forever).
+    public static func run(simulatedRanks: Int?, collectiveTimeout: Double? = 300,
+                           _ body: @escaping (Communicator) throws -> Void) {
         // Past a file-size limit, a write should fail with EFBIG (reported, old checkpoints
         // intact) rather than kill the process with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
@@ -27,7 +30,7 @@ public enum Job {
         }
         if MPICommunicator.launchedByMPI {
             let mpi: MPICommunicator
-            do { mpi = try MPICommunicator() } catch { fail(error, rank: 0, size: 1) }
+            do { mpi = try MPICommunicator(collectiveTimeout: collectiveTimeout) } catch { fail(error, rank: 0, size: 1) }
             do {
                 try body(mpi)
                 mpi.finalize()

@@ -1,4 +1,5 @@
 import CMPI
+import CRuntime
 import Foundation
 
 /// Ranks as MPI processes, through Open MPI's C API.
@@ -12,6 +13,9 @@ public final class MPICommunicator: Communicator {
     public let ranksOnThisHost: Int
     private let world: MPI_Comm
     private static var initialized = false
+    /// Which collective this rank is in, and since when: written here, read by the watchdog.
+    let watch: UnsafeMutablePointer<tandem_watch_state>
+    private var watchdog: CollectiveWatchdog?
 
     /// True when this process was started by `mpirun` (or another Open MPI launcher).
     public static var launchedByMPI: Bool {
@@ -19,7 +23,9 @@ public final class MPICommunicator: Communicator {
             || ProcessInfo.processInfo.environment["PMIX_RANK"] != nil
     }
 
-    public init() throws {
+    /// Starts MPI. With `collectiveTimeout` (seconds), a `CollectiveWatchdog` ends the job
+    /// when any collective waits longer than that (a collective call: every rank must pass the same).
+    public init(collectiveTimeout: Double? = nil) throws {
         precondition(!MPICommunicator.initialized, "MPI can be initialised once per process")
         var provided: Int32 = 0
         try MPICommunicator.check(MPI_Init_thread(nil, nil, tandem_mpi_thread_funneled(), &provided), "MPI_Init_thread")
@@ -32,6 +38,30 @@ public final class MPICommunicator: Communicator {
         rank = Int(r); size = Int(s)
         let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init)
         ranksOnThisHost = local ?? size
+        watch = .allocate(capacity: 1)
+        watch.initialize(to: tandem_watch_state(sequence: 0, inside: 0, kind: 0, count: 0, entered_ns: 0,
+                                                step: -1, phase: RankPhase.startingUp.rawValue, phase_ns: tandem_monotonic_ns()))
+        if let timeout = collectiveTimeout, timeout > 0, size > 1 {
+            let world = self.world, size = self.size
+            watchdog = try CollectiveWatchdog.start(timeout: timeout, state: watch, rank: rank, size: size) { mine in
+                var all = [UInt64](repeating: 0, count: mine.count * size)
+                try MPICommunicator.check(MPI_Allgather(mine, Int32(mine.count), tandem_mpi_uint64(), &all, Int32(mine.count),
+                                                        tandem_mpi_uint64(), world), "MPI_Allgather")
+                return all
+            }
+        }
+    }
+
+    /// Marks a blocking collective for the watchdog while `body` runs it.
+    @inline(__always)
+    func watched<T>(_ kind: CollectiveKind, _ count: Int, _ body: () throws -> T) rethrows -> T {
+        tandem_watch_enter(watch, kind.rawValue, Int64(count))
+        defer { tandem_watch_leave(watch) }
+        return try body()
+    }
+
+    public func note(step: Int, phase: RankPhase) {
+        tandem_watch_phase(watch, Int64(step), phase.rawValue)
     }
 
     /// Ends MPI cleanly; call once, on every rank, when the job has succeeded or failed in step.
@@ -47,19 +77,23 @@ public final class MPICommunicator: Communicator {
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1, buffer.count > 0 else { return }
-        try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
-                                                tandem_mpi_float(), tandem_mpi_sum(), world), "MPI_Allreduce")
+        try watched(.allreduce, buffer.count) {
+            try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
+                                                    tandem_mpi_float(), tandem_mpi_sum(), world), "MPI_Allreduce")
+        }
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         guard size > 1, buffer.count > 0 else { return }
-        try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
-                                                tandem_mpi_double(), tandem_mpi_sum(), world), "MPI_Allreduce")
+        try watched(.allreduce, buffer.count) {
+            try MPICommunicator.check(MPI_Allreduce(tandem_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
+                                                    tandem_mpi_double(), tandem_mpi_sum(), world), "MPI_Allreduce")
+        }
     }
 
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         guard size > 1, buffer.count > 0 else { return CompletedReduction() }
-        let pending = Request()
+        let pending = Request(watch: watch, count: buffer.count)
         try MPICommunicator.check(MPI_Iallreduce(tandem_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
                                                  tandem_mpi_float(), tandem_mpi_sum(), world, &pending.handle),
                                   "MPI_Iallreduce")
@@ -68,23 +102,29 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard size > 1, buffer.count > 0 else { return }
-        try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), tandem_mpi_byte(),
-                                            Int32(root), world), "MPI_Bcast")
+        try watched(.broadcast, buffer.count) {
+            try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, Int32(buffer.count), tandem_mpi_byte(),
+                                                Int32(root), world), "MPI_Bcast")
+        }
     }
 
     public func allgather(_ value: UInt64) throws -> [UInt64] {
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
-        try MPICommunicator.check(MPI_Allgather(&mine, 1, tandem_mpi_uint64(), &all, 1, tandem_mpi_uint64(), world),
-                                  "MPI_Allgather")
+        try watched(.allgather, 1) {
+            try MPICommunicator.check(MPI_Allgather(&mine, 1, tandem_mpi_uint64(), &all, 1, tandem_mpi_uint64(), world),
+                                      "MPI_Allgather")
+        }
         return all
     }
 
     public func sharedMemory(floats: Int) throws -> SharedMemory? {
-        try MPISharedWindow.allocate(world: world, worldSize: size, floats: floats)
+        try MPISharedWindow.allocate(world: world, worldSize: size, floats: floats, watch: watch)
     }
 
-    public func barrier() throws { try MPICommunicator.check(MPI_Barrier(world), "MPI_Barrier") }
+    public func barrier() throws {
+        try watched(.barrier, 0) { try MPICommunicator.check(MPI_Barrier(world), "MPI_Barrier") }
+    }
 
     public func abort(code: Int32) -> Never {
         MPI_Abort(world, code)
@@ -96,6 +136,10 @@ public final class MPICommunicator: Communicator {
     final class Request: PendingReduction {
         var handle: MPI_Request? = tandem_mpi_request_null()
         private var done = false
+        private let watch: UnsafeMutablePointer<tandem_watch_state>
+        private let count: Int
+
+        init(watch: UnsafeMutablePointer<tandem_watch_state>, count: Int) { self.watch = watch; self.count = count }
 
         func test() throws -> Bool {
             if done { return true }
@@ -107,6 +151,8 @@ public final class MPICommunicator: Communicator {
 
         func wait() throws {
             if done { return }
+            tandem_watch_enter(watch, CollectiveKind.reductionWait.rawValue, Int64(count))
+            defer { tandem_watch_leave(watch) }
             try MPICommunicator.check(MPI_Wait(&handle, tandem_mpi_status_ignore()), "MPI_Wait")
             done = true
         }

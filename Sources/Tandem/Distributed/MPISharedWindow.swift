@@ -1,4 +1,5 @@
 import CMPI
+import CRuntime
 import Glibc
 
 /// An MPI-3 shared-memory window over the ranks of one host (`MPI_Win_allocate_shared`).
@@ -12,9 +13,11 @@ final class MPISharedWindow: SharedMemory {
     private let window: MPI_Win
     private let host: MPI_Comm
     private let segments: [UnsafeMutablePointer<Float>]
+    private let watch: UnsafeMutablePointer<tandem_watch_state>
 
     /// Collective over `world`. Nil on every rank when the ranks span more than one host.
-    static func allocate(world: MPI_Comm, worldSize: Int, floats: Int) throws -> MPISharedWindow? {
+    static func allocate(world: MPI_Comm, worldSize: Int, floats: Int,
+                         watch: UnsafeMutablePointer<tandem_watch_state>) throws -> MPISharedWindow? {
         guard worldSize > 1 else { return nil }
         var host: MPI_Comm? = nil
         try MPICommunicator.check(MPI_Comm_split_type(world, tandem_mpi_comm_type_shared(), 0, tandem_mpi_info_null(), &host),
@@ -63,7 +66,7 @@ final class MPISharedWindow: SharedMemory {
             let aligned = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: start) + 63) & ~63)!
             segments.append(aligned.bindMemory(to: Float.self, capacity: CacheLine.roundUp(floats)))
         }
-        let shared = MPISharedWindow(window: window!, host: host!, segments: segments)
+        let shared = MPISharedWindow(window: window!, host: host!, segments: segments, watch: watch)
         try shared.synchronize()
         return shared
     }
@@ -80,13 +83,16 @@ final class MPISharedWindow: SharedMemory {
         return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
-    private init(window: MPI_Win, host: MPI_Comm, segments: [UnsafeMutablePointer<Float>]) {
-        self.window = window; self.host = host; self.segments = segments
+    private init(window: MPI_Win, host: MPI_Comm, segments: [UnsafeMutablePointer<Float>],
+                 watch: UnsafeMutablePointer<tandem_watch_state>) {
+        self.window = window; self.host = host; self.segments = segments; self.watch = watch
     }
 
     func segment(_ rank: Int) -> UnsafeMutablePointer<Float> { segments[rank] }
 
     func synchronize() throws {
+        tandem_watch_enter(watch, CollectiveKind.sharedMemoryBarrier.rawValue, 0)
+        defer { tandem_watch_leave(watch) }
         try MPICommunicator.check(MPI_Win_sync(window), "MPI_Win_sync")
         try MPICommunicator.check(MPI_Barrier(host), "MPI_Barrier")
         try MPICommunicator.check(MPI_Win_sync(window), "MPI_Win_sync")

@@ -177,6 +177,7 @@ public final class Trainer {
     /// Rank 0 writes a checkpoint of the current state (atomically; see CheckpointDirectory).
     func writeCheckpoint(step: Int) throws {
         guard let checkpoints else { return }
+        communicator.note(step: step, phase: .checkpointing)
         let started = Date.timeIntervalSinceReferenceDate
         let perEpoch = sampler.stepsPerEpoch
         let file = TrainingCheckpoint.make(config: config, model: model, source: modelSource, optimizer: optimizer,
@@ -294,6 +295,12 @@ public final class Trainer {
             let epoch = stepIndex / perEpoch, batch = stepIndex % perEpoch
             if epoch != orderEpoch { order = sampler.order(epoch: epoch); orderEpoch = epoch }
             let lr = schedule.learningRate(base: config.learningRate, step: stepIndex)
+            communicator.note(step: stepIndex, phase: .training)
+            if let stall = config.injectStall, stall.rank == communicator.rank, stall.step == stepIndex {
+                // As if this rank's disk had stopped answering: alive, but not coming back.
+                communicator.note(step: stepIndex, phase: .checkpointing)
+                Thread.sleep(forTimeInterval: 3600)
+            }
             let logged = (stepIndex + 1) % config.logEvery == 0
             let outcome = try step.run(data: data.train,
                                        batch: sampler.globalBatch(order: order, batch: batch),
@@ -326,6 +333,7 @@ public final class Trainer {
                           secondsLeft: elapsed / Double(stepIndex - startStep) * Double(totalSteps - stepIndex))
 
             if stepIndex % perEpoch == 0 || stepIndex == totalSteps {
+                communicator.note(step: stepIndex, phase: .evaluating)
                 let seconds = Date.timeIntervalSinceReferenceDate - epochStart
                 var record: [String: Any] = ["epoch": epoch + 1, "step": stepIndex,
                                              "train_loss": epochLoss / Double(max(epochSteps, 1)),

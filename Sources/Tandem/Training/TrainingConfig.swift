@@ -51,11 +51,16 @@ public struct TrainingConfig: Equatable {
     /// memory when every rank is on one host, MPI otherwise.
     public var reduce = ReductionChoice.auto
     public var threads: Int? = nil
+    /// Seconds any collective may wait for the other ranks before the watchdog ends the job
+    /// (see `CollectiveWatchdog`); 0 waits forever. Passed to `Job.run`.
+    public var collectiveTimeout: Double = 300
     public var evaluateEveryEpoch = true
     public var progress = true
     /// Test hooks (hidden on the command line): poison one rank's gradient, or one rank's weights.
     public var injectNaN: (rank: Int, step: Int)? = nil
     public var injectDivergence: (rank: Int, step: Int)? = nil
+    /// ... or make one rank hang at a step, alive (as in slow I/O), for the watchdog's tests.
+    public var injectStall: (rank: Int, step: Int)? = nil
 
     public init() {}
 
@@ -98,6 +103,9 @@ public struct TrainingConfig: Equatable {
         if consistencyEvery < 1 { try fail("--consistency-every must be at least 1") }
         if !(bucketMegabytes > 0) || !bucketMegabytes.isFinite { try fail("--bucket-mb must be a positive number (got \(bucketMegabytes))") }
         if let threads, threads < 1 { try fail("--threads must be at least 1") }
+        if !(collectiveTimeout >= 0) || !collectiveTimeout.isFinite {
+            try fail("--collective-timeout must be a non-negative number of seconds, 0 to wait forever (got \(collectiveTimeout))")
+        }
         if dataset != .csv, let given = csvTrain.map({ ("--csv-train", $0) }) ?? csvTest.map({ ("--csv-test", $0) }) {
             try fail("\(given.0) \(given.1) is read only with --dataset csv (this run trains on --dataset \(dataset.rawValue))")
         }

@@ -11,14 +11,8 @@ final class MPIFaultTests: XCTestCase {
             arguments: TandemBinary.mpirunArguments(2) + [TandemBinary.path, "train", "--epochs", "100", "--quiet",
                                                           "--log-every", "1", "--run-dir", run])
         defer { if mpirun.isRunning { kill(mpirun.processIdentifier, SIGKILL) } }
-        // Wait until training is under way (step records appear in the metrics).
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8),
-               text.contains("\"event\":\"step\"") { break }
-            usleep(100_000)
-        }
-        let ranks = try childProcesses(of: mpirun.processIdentifier)
+        ProcessTable.waitForTraining(in: run)
+        let ranks = try ProcessTable.children(of: mpirun.processIdentifier)
         XCTAssertEqual(ranks.count, 2, "mpirun should have started two ranks")
         let victim = try XCTUnwrap(ranks.last)
         let killed = Date()
@@ -28,8 +22,8 @@ final class MPIFaultTests: XCTestCase {
         mpirun.waitUntilExit()
         XCTAssertNotEqual(mpirun.terminationStatus, 0)
         usleep(500_000)
-        for pid in ranks { XCTAssertFalse(isAlive(pid), "rank process \(pid) is still alive") }
-        XCTAssertTrue(try processesMentioning(run).isEmpty, "a process of the job is left behind")
+        for pid in ranks { XCTAssertFalse(ProcessTable.isAlive(pid), "rank process \(pid) is still alive") }
+        XCTAssertTrue(try ProcessTable.mentioning(run).isEmpty, "a process of the job is left behind")
     }
 
     func testGlobalBatchSmallerThanWorldIsOneLineError() throws {
@@ -78,31 +72,5 @@ final class MPIFaultTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.tandemErrorLines.contains { $0.contains("parameters diverged at step 20: rank 1 differs from rank 0") },
                       result.stderr)
-    }
-
-    // MARK: - process inspection through /proc
-
-    /// Running or sleeping; a zombie (dead, waiting for a reaper that containers may lack) is not alive.
-    func isAlive(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(after: close)...].split(separator: " ").first
-        return state != "Z" && state != "X"
-    }
-
-    func childProcesses(of parent: Int32) throws -> [Int32] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent
-        }.sorted()
-    }
-
-    func processesMentioning(_ text: String) throws -> [Int32] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            return String(decoding: data, as: UTF8.self).contains(text) && isAlive(pid)
-        }
     }
 }
