@@ -34,6 +34,11 @@ public enum Job {
             do {
                 try body(mpi)
                 mpi.finalize()
+            } catch let stopped as TrainingStopped {
+                // Every rank stopped at the same step; rank 0 wrote the checkpoint and says so.
+                if mpi.isRoot { say(stopped) }
+                mpi.finalize()
+                exit(GracefulStop.exitCode)
             } catch let failure as StartupFailure {
                 // Every rank knows; end in step, and let one rank say why.
                 if failure.shouldReport { report(failure, rank: failure.failingRank == 0 ? nil : mpi.rank, size: mpi.size) }
@@ -48,10 +53,23 @@ public enum Job {
             }
         } else if let n = simulatedRanks, n > 1 {
             let group = ThreadGroup(size: n)
-            if let error = group.run(body) { fail(error, rank: nil, size: 1) }
+            if let error = group.run(body) { end(error) }
         } else {
-            do { try body(SingleProcessCommunicator()) } catch { fail(error, rank: 0, size: 1) }
+            do { try body(SingleProcessCommunicator()) } catch { end(error) }
         }
+    }
+
+    /// How a job of one process ends after `error`: stopped on request, or failed.
+    private static func end(_ error: Error) -> Never {
+        if let stopped = error as? TrainingStopped {
+            say(stopped)
+            exit(GracefulStop.exitCode)
+        }
+        fail(error, rank: nil, size: 1)
+    }
+
+    private static func say(_ stopped: TrainingStopped) {
+        FileHandle.standardError.write("tandem: \(stopped)\n".data(using: .utf8)!)
     }
 
     public static func report(_ error: Error, rank: Int?, size: Int) {

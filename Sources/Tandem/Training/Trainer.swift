@@ -175,8 +175,9 @@ public final class Trainer {
     }
 
     /// Rank 0 writes a checkpoint of the current state (atomically; see CheckpointDirectory).
-    func writeCheckpoint(step: Int) throws {
-        guard let checkpoints else { return }
+    @discardableResult
+    func writeCheckpoint(step: Int) throws -> String? {
+        guard let checkpoints else { return nil }
         communicator.note(step: step, phase: .checkpointing)
         let started = Date.timeIntervalSinceReferenceDate
         let perEpoch = sampler.stepsPerEpoch
@@ -187,6 +188,7 @@ public final class Trainer {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         metrics?.write("checkpoint", ["step": step, "path": path, "bytes": bytes,
                                       "seconds": Date.timeIntervalSinceReferenceDate - started])
+        return path
     }
 
     /// Ranks compare hashes of their configuration and data before doing anything together.
@@ -284,6 +286,8 @@ public final class Trainer {
         var lastEvaluation = Evaluation(loss: .nan, accuracy: .nan, count: 0)
         var bestValidationLoss = Double.infinity, epochsWithoutImprovement = 0
         var stepIndex = startStep
+        var stopRequested = false
+        GracefulStop.install()
         let lastStep = min(totalSteps, config.stopAfter ?? Int.max)
         if startStep >= totalSteps {
             // Resumed from the run's last checkpoint: nothing to train, but the summary should
@@ -324,7 +328,8 @@ public final class Trainer {
             if stepIndex % config.consistencyEvery == 0 {
                 try checkConsistency(step: stepIndex)
             }
-            if let every = config.checkpointEvery, stepIndex % every == 0, stepIndex < lastStep, communicator.isRoot {
+            if let every = config.checkpointEvery, stepIndex % every == 0, stepIndex < lastStep, !outcome.stopRequested,
+               communicator.isRoot {
                 try writeCheckpoint(step: stepIndex)
             }
             let elapsed = Date.timeIntervalSinceReferenceDate - started
@@ -372,9 +377,18 @@ public final class Trainer {
                     break
                 }
             }
+            // Every rank learned of a stop request in the same step's statistics.
+            if outcome.stopRequested { stopRequested = true; break }
         }
         try checkConsistency(step: stepIndex)
-        if communicator.isRoot { try writeCheckpoint(step: stepIndex) }
+        let checkpoint = communicator.isRoot ? try writeCheckpoint(step: stepIndex) : nil
+        if stopRequested {
+            let signal = GracefulStop.signal
+            metrics?.write("stopped", ["step": stepIndex, "total_steps": totalSteps,
+                                       "signal": signal.map(GracefulStop.name) ?? NSNull(), "checkpoint": checkpoint ?? NSNull()])
+            throw TrainingStopped(step: stepIndex, totalSteps: totalSteps, signal: signal, checkpoint: checkpoint,
+                                  runDirectory: runDirectory)
+        }
         let seconds = Date.timeIntervalSinceReferenceDate - started
         metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
                                "test_loss": lastEvaluation.loss, "test_accuracy": lastEvaluation.accuracy,

@@ -20,6 +20,8 @@ public struct StepOutcome {
     public var timings: StepTimings
     /// Per-layer norms, when the step was asked to measure them.
     public var health: GradientHealth?
+    /// Some rank was asked to stop (a signal; see `GracefulStop`): every rank stops after this step.
+    public var stopRequested: Bool
     public var skipped: Bool { decision.skip }
 }
 
@@ -47,7 +49,8 @@ public final class TrainingStep {
 
     private let probe = GradientHealthProbe()
     private let batchBuffer = BatchBuffer()
-    private var statistics = [Double](repeating: 0, count: 3)
+    /// Loss, correct predictions, squared gradient norm and stop requests, summed across ranks.
+    private var statistics = [Double](repeating: 0, count: 4)
 
     public init(communicator: Communicator, model: Model, loss: Loss, optimizer: Optimizer,
                 path: GradientPath, authority: RankZeroAuthority, seed: UInt64) {
@@ -90,9 +93,11 @@ public final class TrainingStep {
         try model.backward(gradOutput, collectives: path.collectives, unitDone: path.unitDone)
         t.backward = clock.lap()
 
-        // 4. The global gradient, and the statistics (loss, correct, squared norm) summed alongside.
+        // 4. The global gradient, and the statistics (loss, correct, squared norm, and whether
+        //    this rank was asked to stop) summed alongside.
         statistics[2] = try path.reduce(shardOffset: shardOffset, globalBatch: globalBatch)
         statistics[0] = shardLoss.sum; statistics[1] = Double(shardLoss.correct)
+        statistics[3] = GracefulStop.signal == nil ? 0 : 1
         try communicator.allreduceSum(&statistics)
         t.allreduce = clock.lap()
 
@@ -123,6 +128,6 @@ public final class TrainingStep {
         let health = measureHealth ? probe.afterUpdate(model, gradientNorms: gradientNorms, decision: decision) : nil
         let scored = Double(globalBatch * data.targetKind.scoredPerSample)
         return StepOutcome(loss: statistics[0] / scored, correct: Int(statistics[1]),
-                           decision: decision, timings: t, health: health)
+                           decision: decision, timings: t, health: health, stopRequested: statistics[3] > 0)
     }
 }
