@@ -45,10 +45,10 @@ public enum Job {
                 mpi.finalize()
                 exit(1)
             } catch {
-                report(error, rank: mpi.rank, size: mpi.size)
                 // Give rank 0 the chance to report a shared error first: if it fails too, its
                 // abort ends this process before the duplicate line is printed.
                 if mpi.rank != 0 { Thread.sleep(forTimeInterval: 0.5) }
+                report(error, rank: mpi.rank, size: mpi.size)
                 mpi.abort(code: 1)
             }
         } else if let n = simulatedRanks, n > 1 {
