@@ -22,6 +22,7 @@ struct Train: ParsableCommand {
     @Option(help: .hidden) var injectNan: RankStep?
     @Option(help: .hidden) var injectDivergence: RankStep?
     @Option(help: .hidden) var injectStall: RankStep?
+    @Option(help: .hidden) var injectStepDelay: Double = 0
 
     func run() throws {
         var config = TrainingConfig()
@@ -34,6 +35,10 @@ struct Train: ParsableCommand {
         config.injectNaN = injectNan.map { ($0.rank, $0.step) }
         config.injectDivergence = injectDivergence.map { ($0.rank, $0.step) }
         config.injectStall = injectStall.map { ($0.rank, $0.step) }
+        config.injectStepDelay = injectStepDelay
+        // At once, not when training begins: a scheduler's signal during start-up (loading data,
+        // a checkpoint) must stop the job after its first step, not kill it.
+        GracefulStop.install()
         Job.run(simulatedRanks: options.simulateRanks, collectiveTimeout: config.collectiveTimeout) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let summary = try trainer.run()

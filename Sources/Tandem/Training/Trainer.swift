@@ -305,6 +305,7 @@ public final class Trainer {
                 communicator.note(step: stepIndex, phase: .checkpointing)
                 Thread.sleep(forTimeInterval: 3600)
             }
+            if config.injectStepDelay > 0 { Thread.sleep(forTimeInterval: config.injectStepDelay) }
             let logged = (stepIndex + 1) % config.logEvery == 0
             let outcome = try step.run(data: data.train,
                                        batch: sampler.globalBatch(order: order, batch: batch),

@@ -61,6 +61,9 @@ public struct TrainingConfig: Equatable {
     public var injectDivergence: (rank: Int, step: Int)? = nil
     /// ... or make one rank hang at a step, alive (as in slow I/O), for the watchdog's tests.
     public var injectStall: (rank: Int, step: Int)? = nil
+    /// ... or make every step take this many seconds longer (a slow machine, for tests that
+    /// must interrupt a run; the mathematics is unchanged).
+    public var injectStepDelay: Double = 0
 
     public init() {}
 
