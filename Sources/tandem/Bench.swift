@@ -15,6 +15,8 @@ struct Bench: ParsableCommand {
     var coreLatency = false
 
     func run() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be at least 0 (got \(warmupSteps))") }
         var config = TrainingConfig()
         options.apply(to: &config)
         config.epochs = 1_000_000

@@ -42,18 +42,31 @@ struct Predict: ParsableCommand {
             throw ValidationError("nothing to classify: give image files, or --idx FILE --index N")
         }
         let file = try CheckpointFile.read(path: checkpoint)
+        if let config = file.metadata["config"], config.split(separator: " ").contains("dataset=csv") {
+            throw ValidationError("\(checkpoint): the model was trained on CSV features (--dataset csv), not on images; "
+                                  + "tandem predict classifies images")
+        }
         let model = try TrainingCheckpoint.model(from: file, path: checkpoint)
         let size = try Predict.imageSize(of: model, path: checkpoint)
 
-        // Read every input before printing anything: a bad file fails the command cleanly.
+        // Every input is read before anything is classified; a file that cannot be read is
+        // reported in its own line and the others are still classified (the exit status says
+        // that some failed).
         var inputs: [Input] = []
+        var unreadable = 0
         for path in files {
-            let image = try ImageFile.read(path: path)
-            inputs.append(Predict.fitted(name: path, image: image, to: size))
+            do {
+                inputs.append(Predict.fitted(name: path, image: try ImageFile.read(path: path), to: size))
+            } catch {
+                Job.report(error, rank: nil, size: 1)
+                unreadable += 1
+            }
         }
         if let idx, let index {
             inputs.append(Predict.fitted(name: "\(idx)[\(index)]", image: try Predict.idxImage(idx, index: index), to: size))
         }
+        defer { if unreadable > 0 { Foundation.exit(1) } }
+        if inputs.isEmpty { return }
 
         let probabilities = try Predict.probabilities(model, inputs.map(\.image))
         let classCount = model.outputShape.reduce(1, *)

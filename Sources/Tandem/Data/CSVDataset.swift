@@ -1,8 +1,9 @@
 import Foundation
 
 /// A table of samples: one per line, the integer class label first, then the features.
-/// A first line that is not numeric is taken as a header. Every problem is reported with the
-/// file and line number.
+/// A first line none of whose fields is a number is taken as a header (a first line with some
+/// numbers is data, and a broken one is reported, not skipped). Every problem is reported with
+/// the file and line number.
 public enum CSVDataset {
     public static func load(path: String, classCount: Int? = nil, name: String? = nil) throws -> Dataset {
         let bytes = try FileBytes.read(path)
@@ -15,7 +16,7 @@ public enum CSVDataset {
             if line.isEmpty { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
-            if number == 0, Double(fields[0]) == nil { continue }   // header
+            if number == 0, fields.allSatisfy({ Double($0) == nil }) { continue }   // a header
             guard fields.count >= 2 else {
                 throw DataError(path, "line \(number + 1): expected a label and at least one feature")
             }

@@ -46,8 +46,10 @@ public enum Job {
                 exit(1)
             } catch {
                 // Give rank 0 the chance to report a shared error first: if it fails too, its
-                // abort ends this process before the duplicate line is printed.
-                if mpi.rank != 0 { Thread.sleep(forTimeInterval: 0.5) }
+                // abort ends this process before the duplicate line is printed. (mpirun ends the
+                // other ranks with SIGTERM a second after an abort, which only asks a training
+                // rank to stop, and SIGKILL a second later.)
+                if mpi.rank != 0 { Thread.sleep(forTimeInterval: 2.5) }
                 report(error, rank: mpi.rank, size: mpi.size)
                 mpi.abort(code: 1)
             }

@@ -201,7 +201,7 @@ public final class JobSupervisor {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let lock = try? RunDirectoryLock(directory: runDirectory) {
-                if let log = try? MetricsLog(path: metricsPath) { log.write("restart", fields) }
+                if let log = try? MetricsLog(path: metricsPath) { try? log.write("restart", fields) }
                 withExtendedLifetime(lock) {}
                 return
             }

@@ -48,8 +48,13 @@ public final class Trainer {
     /// `config.dataset` names, or on `data`. Collective: every rank calls it.
     public convenience init(config: TrainingConfig, communicator: Communicator, data: TrainingData? = nil) throws {
         let loaded = try Trainer.loadData(config: config, communicator: communicator, given: data)
-        let model = try ModelSpec(config.model, activation: config.activation, convolution: config.convolution)
-            .build(inputShape: loaded.train.sampleShape)
+        var built: Model? = nil
+        // Every rank meets the same spec error; agreeing on it lets one rank say it.
+        try StartupFailure.agree(communicator: communicator) {
+            built = try ModelSpec(config.model, activation: config.activation, convolution: config.convolution)
+                .build(inputShape: loaded.train.sampleShape)
+        }
+        let model = built!
         try self.init(model: model, data: loaded, config: config, communicator: communicator, source: .spec)
     }
 
@@ -83,18 +88,26 @@ public final class Trainer {
         self.model = model
         self.data = data
         modelSource = source
-        let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.ranksOnThisHost))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = config.threads ?? max(1, cores / max(1, communicator.ranksOnThisHost))
         Kernels.blasThreads = threads
+        if let asked = config.threads, asked * communicator.ranksOnThisHost > cores {
+            startupWarnings.append("--threads \(asked) with \(communicator.ranksOnThisHost) rank(s) on this host asks for "
+                                   + "\(asked * communicator.ranksOnThisHost) threads but it has \(cores) core(s): they will compete, "
+                                   + "and every step will be slower")
+        }
         let train = data.train
         let validationPrint = data.validation?.fingerprint ?? 0
         try Trainer.agree(on: config.agreementFields, dataFingerprint: train.fingerprint ^ data.test.fingerprint ^ validationPrint,
                           communicator: communicator)
-        guard model.inputShape.reduce(1, *) == train.featuresPerSample else {
-            throw ModelSpecError("model '\(config.model)' takes inputs of shape \(model.inputShape) but the data's samples have shape \(train.sampleShape)")
-        }
-        let outputs = model.outputShape.reduce(1, *), wanted = train.targetKind.outputsPerSample
-        guard outputs == wanted else {
-            throw ModelSpecError("model '\(config.model)' outputs \(outputs) values per sample but the data's targets need \(wanted)")
+        try StartupFailure.agree(communicator: communicator) {
+            guard model.inputShape.reduce(1, *) == train.featuresPerSample else {
+                throw ModelSpecError("model '\(config.model)' takes inputs of shape \(model.inputShape) but the data's samples have shape \(train.sampleShape)")
+            }
+            let outputs = model.outputShape.reduce(1, *), wanted = train.targetKind.outputsPerSample
+            guard outputs == wanted else {
+                throw ModelSpecError("model '\(config.model)' outputs \(outputs) values per sample but the data's targets need \(wanted)")
+            }
         }
         optimizer = makeOptimizer(config.optimizer, parameterCount: model.parameterCount)
         loss = config.loss.make()
@@ -186,7 +199,7 @@ public final class Trainer {
                                            worldSize: communicator.size)
         let path = try checkpoints.save(file, step: step)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        metrics?.write("checkpoint", ["step": step, "path": path, "bytes": bytes,
+        try metrics?.write("checkpoint", ["step": step, "path": path, "bytes": bytes,
                                       "seconds": Date.timeIntervalSinceReferenceDate - started])
         return path
     }
@@ -274,9 +287,9 @@ public final class Trainer {
                       + "global batch \(B), \(totalSteps) steps (\(perEpoch) per epoch), \(config.optimizer.kind.rawValue) lr \(config.learningRate) \(schedule)")
         for warning in startupWarnings {
             progress.warning(warning)
-            metrics?.write("warning", ["kind": "startup", "message": warning])
+            try metrics?.write("warning", ["kind": "startup", "message": warning])
         }
-        metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
+        try metrics?.write("start", ["model": config.model, "parameters": model.parameterCount, "world_size": size,
                                  "global_batch": B, "total_steps": totalSteps, "steps_per_epoch": perEpoch,
                                  "config": config.fingerprintText, "start_step": startStep, "reduce": step.reductionPath,
                                  "resumed_from": resumedFrom ?? NSNull()])
@@ -312,17 +325,17 @@ public final class Trainer {
                                        step: stepIndex, learningRate: lr,
                                        measureHealth: logged && communicator.isRoot)
             stepIndex += 1
-            if let health = outcome.health { report(health, step: stepIndex) }
+            if let health = outcome.health { try report(health, step: stepIndex) }
             onStep?(stepIndex, outcome)
             if outcome.skipped {
                 skipped += 1
                 progress.warning("step \(stepIndex) skipped: non-finite gradient")
-                metrics?.write("skip", ["step": stepIndex, "epoch": epoch])
+                try metrics?.write("skip", ["step": stepIndex, "epoch": epoch])
             } else {
                 epochLoss += outcome.loss; epochSteps += 1
             }
             if stepIndex % config.logEvery == 0 || outcome.skipped {
-                metrics?.write("step", ["step": stepIndex, "epoch": epoch, "loss": outcome.loss, "lr": Double(lr),
+                try metrics?.write("step", ["step": stepIndex, "epoch": epoch, "loss": outcome.loss, "lr": Double(lr),
                                         "grad_norm": outcome.decision.norm, "clip_coefficient": Double(outcome.decision.coefficient),
                                         "clipped": outcome.decision.clipped, "skipped": outcome.skipped])
             }
@@ -367,14 +380,14 @@ public final class Trainer {
                     line += String(format: "  test loss %.4f accuracy %.4f", lastEvaluation.loss, lastEvaluation.accuracy)
                 }
                 line += String(format: "  %.0f samples/s  %.1f s", Double(epochSteps * B) / seconds, seconds)
-                metrics?.write("epoch", record)
+                try metrics?.write("epoch", record)
                 progress.line(line)
                 epochLoss = 0; epochSteps = 0; epochStart = Date.timeIntervalSinceReferenceDate
                 if stopEarly {
                     if lastEvaluation.count == 0 { lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test) }
                     progress.line("early stopping: validation loss has not improved for \(epochsWithoutImprovement) epochs "
                                   + String(format: "(best %.4f)", bestValidationLoss))
-                    metrics?.write("early_stop", ["epoch": epoch + 1, "step": stepIndex, "best_validation_loss": bestValidationLoss])
+                    try metrics?.write("early_stop", ["epoch": epoch + 1, "step": stepIndex, "best_validation_loss": bestValidationLoss])
                     break
                 }
             }
@@ -385,13 +398,13 @@ public final class Trainer {
         let checkpoint = communicator.isRoot ? try writeCheckpoint(step: stepIndex) : nil
         if stopRequested {
             let signal = GracefulStop.signal
-            metrics?.write("stopped", ["step": stepIndex, "total_steps": totalSteps,
+            try metrics?.write("stopped", ["step": stepIndex, "total_steps": totalSteps,
                                        "signal": signal.map(GracefulStop.name) ?? NSNull(), "checkpoint": checkpoint ?? NSNull()])
             throw TrainingStopped(step: stepIndex, totalSteps: totalSteps, signal: signal, checkpoint: checkpoint,
                                   runDirectory: runDirectory)
         }
         let seconds = Date.timeIntervalSinceReferenceDate - started
-        metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
+        try metrics?.write("end", ["step": stepIndex, "epochs": Double(stepIndex) / Double(perEpoch),
                                "test_loss": lastEvaluation.loss, "test_accuracy": lastEvaluation.accuracy,
                                "seconds": seconds, "skipped_steps": skipped])
         let ran = stepIndex - startStep
@@ -407,19 +420,19 @@ public final class Trainer {
     }
 
     /// Rank 0 records a logged step's layer health and warns about vanishing or exploding gradients.
-    func report(_ health: GradientHealth, step: Int) {
+    func report(_ health: GradientHealth, step: Int) throws {
         var record = health.record
         record["step"] = step
-        metrics?.write("layers", record)
+        try metrics?.write("layers", record)
         for layer in health.layers where layer.gradientNorm < config.vanishingThreshold {
             progress.warning(String(format: "step %d: vanishing gradient in layer %@ (gradient norm %.2e < %.0e)",
                                     step, layer.name, layer.gradientNorm, config.vanishingThreshold))
-            metrics?.write("warning", ["step": step, "kind": "vanishing", "layer": layer.index, "grad_norm": layer.gradientNorm])
+            try metrics?.write("warning", ["step": step, "kind": "vanishing", "layer": layer.index, "grad_norm": layer.gradientNorm])
         }
         if health.globalNorm > config.explodingThreshold || !health.globalNorm.isFinite {
             progress.warning(String(format: "step %d: exploding gradient (global norm %.3e > %.0e)",
                                     step, health.globalNorm, config.explodingThreshold))
-            metrics?.write("warning", ["step": step, "kind": "exploding", "global_norm": health.globalNorm])
+            try metrics?.write("warning", ["step": step, "kind": "exploding", "global_norm": health.globalNorm])
         }
     }
 
@@ -432,7 +445,7 @@ public final class Trainer {
                                            worldSize: communicator.size)
         file.metadata["validation_loss"] = "\(validationLoss)"
         let path = try checkpoints.saveBest(file)
-        metrics?.write("best", ["step": step, "path": path, "validation_loss": validationLoss])
+        try metrics?.write("best", ["step": step, "path": path, "validation_loss": validationLoss])
     }
 
     /// All ranks compare a checksum of their weights; any difference is a bug or a hardware

@@ -84,6 +84,18 @@ public enum TrainingCheckpoint {
         for (what, saved, wanted) in pairs where saved != wanted {
             throw Mismatch(description: "\(path) was written with \(what) '\(saved)' but this run uses '\(wanted)'")
         }
+        // What decides which samples each step sees and how fast it learns: changed, the run
+        // would carry on as another run, silently. (World size may change: elastic resume.)
+        let continuity: [(option: String, key: String, wanted: String)] = [
+            ("--seed", "seed", "\(config.seed)"), ("--global-batch", "global_batch", "\(config.globalBatch)"),
+            ("--schedule", "schedule", config.schedule.rawValue),
+        ]
+        for item in continuity {
+            if let saved = file.metadata[item.key], saved != item.wanted {
+                throw Mismatch(description: "\(path) was written with \(item.option) \(saved) but this run asks for \(item.option) "
+                               + "\(item.wanted): resume with the same \(item.option), or start a new run in another --run-dir")
+            }
+        }
         var expected = (model.arena.slots + model.buffers.slots).map { (name: $0.name, shape: $0.shape) }
         for state in optimizer.stateNames {
             expected += model.arena.slots.map { (name: "optim.\(state).\($0.name)", shape: $0.shape) }

@@ -110,4 +110,59 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).sorted(), before, "no checkpoint deleted")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: run + "/metrics.jsonl")), metrics, "metrics untouched")
     }
+
+    func testResumingWithAnotherSeedBatchOrScheduleIsRefusedNamingIt() throws {
+        let run = TandemBinary.temporaryDirectory(self, "continuity")
+        let common = ["train", "--train-subset", "2000", "--epochs", "2", "--quiet", "--run-dir", run]
+        let first = try TandemBinary.run(common + ["--stop-after", "3"], timeout: 60)
+        XCTAssertEqual(first.status, 0, first.summary)
+        for (option, value, saved) in [("--seed", "43", "42"), ("--global-batch", "64", "128"), ("--schedule", "constant", "cosine")] {
+            let result = try TandemBinary.run(common + ["--resume", "auto", option, value], timeout: 60)
+            XCTAssertNotEqual(result.status, 0, result.summary)
+            XCTAssertEqual(result.stderrLines.count, 1, result.summary)
+            XCTAssertTrue(result.stderr.contains("was written with \(option) \(saved) but this run asks for \(option) \(value): "
+                                                 + "resume with the same \(option)"), result.summary)
+        }
+        let same = try TandemBinary.run(common + ["--resume", "auto", "--max-steps", "5"], timeout: 60)
+        XCTAssertEqual(same.status, 0, same.summary)
+    }
+
+    func testMoreThreadsThanCoresAreWarnedAbout() throws {
+        let result = try TandemBinary.run(["train", "--threads", "1000", "--max-steps", "1", "--train-subset", "2000", "--quiet",
+                                           "--run-dir", TandemBinary.temporaryDirectory(self)], timeout: 60)
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertTrue(result.stderrLines.contains { $0.hasPrefix("tandem: warning: --threads 1000 with 1 rank(s) on this host asks for 1000 threads but it has ") },
+                      result.summary)
+    }
+
+    func testDegenerateBenchmarkSettingsAreRefused() throws {
+        for (arguments, message) in [(["--steps", "0"], "--steps must be at least 1 (got 0)"),
+                                     (["--steps", "-5"], "--steps must be at least 1 (got -5)"),
+                                     (["--warmup-steps", "-1"], "--warmup-steps must be at least 0 (got -1)")] {
+            let result = try TandemBinary.run(["bench"] + arguments, timeout: 60)
+            XCTAssertEqual(result.status, 1, result.summary)
+            XCTAssertEqual(result.stderr, "tandem: error: \(message)\n", result.summary)
+        }
+    }
+
+    /// A disk that fills while the run writes: one line, and the checkpoints already written
+    /// stay readable (a small tmpfs stands in for the disk).
+    func testAFullDiskEndsTheRunInOneLineAndKeepsTheCheckpoints() throws {
+        guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let disk = TandemBinary.temporaryDirectory(self, "fulldisk")
+        let mounted = try TandemBinary.launch(executable: "/bin/mount", arguments: ["-t", "tmpfs", "-o", "size=400k", "tmpfs", disk], timeout: 30)
+        guard mounted.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(mounted.stderr)") }
+        addTeardownBlock { _ = try? TandemBinary.launch(executable: "/bin/umount", arguments: ["-l", disk], timeout: 30) }
+        // A 32 KB model (a checkpoint every 20 steps, two kept) and a metrics record every step:
+        // the metrics fill the disk first.
+        let result = try TandemBinary.run(["train", "--model", "mlp:784-8-10", "--train-subset", "2000", "--epochs", "200",
+                                           "--log-every", "1", "--checkpoint-every", "20", "--keep", "2", "--quiet",
+                                           "--run-dir", disk + "/run"], timeout: 120)
+        XCTAssertEqual(result.status, 1, result.summary)
+        XCTAssertFalse(result.looksLikeCrash, result.summary)
+        XCTAssertEqual(result.stderrLines.count, 1, result.summary)
+        XCTAssertTrue(result.stderr.hasPrefix("tandem: error: ") && result.stderr.contains("No space left on device"), result.summary)
+        let latest = try XCTUnwrap(try CheckpointDirectory(path: disk + "/run", keep: 2).latestPath(), "a checkpoint was written")
+        XCTAssertNoThrow(try CheckpointFile.read(path: latest), "the latest checkpoint is intact")
+    }
 }

@@ -250,4 +250,37 @@ final class PlotPredictTests: XCTestCase {
         assertCleanFailure(try TandemBinary.run(["predict", "--checkpoint", checkpoint]), mentions: ["nothing to classify"])
         assertCleanFailure(try TandemBinary.run(["predict", "--checkpoint", dir + "/x.gif", dir + "/x.gif"]), mentions: ["\(dir)/x.gif"])
     }
+
+    func testPredictClassifiesEveryReadableFileOfAListAndNamesEachBadOne() throws {
+        let run = try trainedRun()
+        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
+        let dir = TandemBinary.temporaryDirectory(self, "list")
+        let pixels = [UInt8](repeating: 40, count: 28 * 28)
+        try Data(Array("P5\n28 28\n255\n".utf8) + pixels).write(to: URL(fileURLWithPath: dir + "/a.pgm"))
+        try Data(Array("P5\n28 28\n255\n".utf8) + pixels).write(to: URL(fileURLWithPath: dir + "/c.pgm"))
+        try Data("GIF89a".utf8).write(to: URL(fileURLWithPath: dir + "/b.gif"))
+        let result = try TandemBinary.run(["predict", "--checkpoint", checkpoint, dir + "/a.pgm", dir + "/b.gif",
+                                           dir + "/none.pgm", dir + "/c.pgm"])
+        XCTAssertEqual(result.status, 1, result.summary)
+        XCTAssertEqual(result.stderrLines.count, 2, result.summary)
+        XCTAssertTrue(result.stderrLines[0].contains("\(dir)/b.gif") && result.stderrLines[1].contains("\(dir)/none.pgm"), result.summary)
+        XCTAssertTrue(result.stdout.contains(dir + "/a.pgm\n") && result.stdout.contains(dir + "/c.pgm\n"),
+                      "the readable files are still classified: \(result.summary)")
+        XCTAssertFalse(result.looksLikeCrash)
+    }
+
+    func testPredictRefusesAModelTrainedOnCSVFeatures() throws {
+        let dir = TandemBinary.temporaryDirectory(self, "csvmodel")
+        let rows = (0..<64).map { i in "\(i % 2),\(Double(i % 2)),0.5,\(Double(i) / 64),1" }.joined(separator: "\n")
+        try rows.write(toFile: dir + "/t.csv", atomically: true, encoding: .utf8)
+        let run = dir + "/run"
+        let trained = try TandemBinary.run(["train", "--dataset", "csv", "--csv-train", dir + "/t.csv", "--csv-test", dir + "/t.csv",
+                                            "--model", "mlp:4-8-2", "--global-batch", "16", "--max-steps", "4", "--quiet",
+                                            "--run-dir", run])
+        XCTAssertEqual(trained.status, 0, trained.summary)
+        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
+        try Data(Array("P5\n28 28\n255\n".utf8) + [UInt8](repeating: 7, count: 784)).write(to: URL(fileURLWithPath: dir + "/x.pgm"))
+        assertCleanFailure(try TandemBinary.run(["predict", "--checkpoint", checkpoint, dir + "/x.pgm"]),
+                           mentions: ["trained on CSV features (--dataset csv), not on images"])
+    }
 }

@@ -85,4 +85,13 @@ final class CSVDatasetTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("no such file"), "\(error)")
         }
     }
+
+    func testABrokenFirstRowIsAnErrorNotAHeader() throws {
+        // Some fields are numbers: a data row with a broken label, not a header.
+        try assertError("x,0.5,0.25\n1,0.5,0.25\n", ["line 1", "label 'x'"])
+        try assertError("1,0.5,abc\n1,0.5,0.25\n", ["line 1", "'abc' is not a finite number"])
+        // No field is a number: a header.
+        let data = try CSVDataset.load(path: try write("label,f1,f2\n1,0.5,0.25\n0,1,2\n"))
+        XCTAssertEqual(data.count, 2)
+    }
 }

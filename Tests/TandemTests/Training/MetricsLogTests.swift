@@ -11,8 +11,8 @@ final class MetricsLogTests: XCTestCase {
         try Data("{\"event\":\"step\",\"step\":7}".utf8).write(to: URL(fileURLWithPath: path))
         do {
             let log = try MetricsLog(path: path)
-            log.write("start", ["step": 7])
-            log.write("step", ["step": 8, "loss": 0.5])
+            try log.write("start", ["step": 7])
+            try log.write("step", ["step": 8, "loss": 0.5])
         }
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 3, lines.joined(separator: "\n"))
