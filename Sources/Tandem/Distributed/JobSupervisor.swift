@@ -129,7 +129,11 @@ public final class JobSupervisor {
         // A launcher started from inside an MPI job carries Open MPI's per-process variables,
         // which would make this mpirun exit at once (see FACTS).
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_COMM_") && !$0.key.hasPrefix("PMIX_") }
-        environment["OMPI_MCA_ess_base_forward_signals"] = environment["OMPI_MCA_ess_base_forward_signals"] ?? ""
+        // A host cut off is noticed by Open MPI's daemons after about 16 s of TCP silence
+        // (default: 8 minutes), so a restart need not wait for that.
+        for (key, value) in [("time", "10"), ("intvl", "2"), ("probes", "3")] where environment["OMPI_MCA_oob_tcp_keepalive_\(key)"] == nil {
+            environment["OMPI_MCA_oob_tcp_keepalive_\(key)"] = value
+        }
         do {
             let process = try ChildProcess(executable: mpirun, arguments: arguments, environment: environment)
             child = process

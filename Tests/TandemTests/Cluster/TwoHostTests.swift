@@ -132,4 +132,43 @@ final class TwoHostTests: XCTestCase {
         assertClose(twoHosts, oneHost, "two hosts vs mpirun -np 2 on one host")
         assertClose(twoHosts, oneProcess, "two hosts vs one process")
     }
+
+    /// A network link cut between the hosts mid-training: no hang. Each rank's watchdog ends it
+    /// after --collective-timeout with the line that names the unreachable rank, and Open MPI's
+    /// daemons, kept alive by TCP keepalive, end the job soon after.
+    func testACutLinkEndsTheJobWithTheWatchdogsLine() throws {
+        let script = TandemBinary.packageRoot.appendingPathComponent("scripts/netns-test").path
+        let name = "tdm" + UUID().uuidString.prefix(8).lowercased()
+        addTeardownBlock { _ = try? TandemBinary.launch(executable: script, arguments: ["--cleanup", name], timeout: 30) }
+        let run = TandemBinary.temporaryDirectory(self, "cut")
+        let (process, _, err) = try TandemBinary.start(
+            executable: "/usr/bin/env",
+            arguments: ["TANDEM_NETNS_NAME=\(name)", "TANDEM_NETNS_TIMEOUT=100", script, TandemBinary.path, "train",
+                        "--epochs", "100", "--quiet", "--log-every", "1", "--collective-timeout", "5", "--run-dir", run])
+        addTeardownBlock { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        ProcessTable.waitForTraining(in: run)
+        guard process.isRunning else {
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            if process.terminationStatus == 77 { throw XCTSkip("no network namespaces on this machine: \(stderr)") }
+            return XCTFail("the two-host job ended before the link was cut: \(stderr)")
+        }
+        usleep(UInt32.random(in: 200_000...1_000_000))
+        let cut = try TandemBinary.launch(executable: "/sbin/ip", arguments: ["-n", "\(name)-a", "link", "set", "tandem0", "down"],
+                                          timeout: 10)
+        XCTAssertEqual(cut.status, 0, cut.summary)
+        let cutAt = Date()
+        let ended = ProcessTable.waitForExit(process, timeout: 45)
+        XCTAssertTrue(ended, "the job must end after the link is cut, not hang")
+        if !ended { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        let seconds = Date().timeIntervalSince(cutAt)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let lines = stderr.split(separator: "\n").filter { $0.hasPrefix("tandem:") }
+        XCTAssertEqual(lines.count, 1, stderr)
+        XCTAssertTrue(lines.first?.hasPrefix("tandem: error: collective timed out: rank 0 waited ") ?? false, stderr)
+        XCTAssertTrue(lines.first?.contains("rank 1 (host tandem-b, pid ") ?? false, stderr)
+        XCTAssertTrue(lines.first?.contains("has sent no heartbeat for") ?? false, stderr)
+        XCTAssertTrue(try ProcessTable.mentioning(run).isEmpty, "a process of the job is left behind")
+        print(String(format: "cut link: the job ended %.1f s after the cut", seconds))
+    }
 }
