@@ -118,10 +118,16 @@ final class CollectiveWatchdog {
 
     private func watch() {
         var nextBeat = 0.0
+        var lastLook = CollectiveWatchdog.now()
+        // No deadline passes before this: a process that was itself frozen (SIGSTOP, a
+        // suspended VM) must not, on waking, blame ranks that waited for it.
+        var notBefore = 0.0
         while true {
             let mine = snapshot(fired: false)
-            if mine.inside && mine.collectiveSeconds > timeout { fire() }
             let t = CollectiveWatchdog.now()
+            if t - lastLook > max(2.0, 4 * interval) { notBefore = t + timeout }
+            lastLook = t
+            if mine.inside && mine.collectiveSeconds > timeout && t >= notBefore { fire() }
             if t >= nextBeat { beat(mine); nextBeat = t + interval }
             listen(for: min(interval / 2, max(0, nextBeat - t)))
         }
@@ -152,13 +158,13 @@ final class CollectiveWatchdog {
                 continue
             }
             let age = t - h.at
-            let arrived = h.state.sequence > mine.sequence || (h.state.sequence == mine.sequence && h.state.inside)
+            // A rank inside some collective waits too (perhaps still in the previous one, when
+            // the missing rank stopped halfway through it): not the one to blame.
+            let arrived = h.state.sequence > mine.sequence || h.state.inside
             if age > staleAfter {
                 missing.append(String(format: "%@ has sent no heartbeat for %.1f s (stopped, dead or unreachable)", who, age))
             } else if !arrived {
-                let doing = h.state.inside
-                    ? String(format: "waiting in %@ for %.1f s", h.state.kind.name, h.state.collectiveSeconds + age)
-                    : String(format: "%@ for %.1f s", h.state.phase.description, h.state.phaseSeconds + age)
+                let doing = String(format: "%@ for %.1f s", h.state.phase.description, h.state.phaseSeconds + age)
                 missing.append("\(who) is alive but has not arrived: at step \(h.state.step), \(doing)")
             }
         }
@@ -167,7 +173,7 @@ final class CollectiveWatchdog {
         let what = String(format: "rank %d waited %.1f s in %@%@ %@ (--collective-timeout %g)",
                           rank, mine.collectiveSeconds, mine.kind.name, values, place, timeout)
         let why = missing.isEmpty
-            ? "every rank's heartbeat says it has arrived, yet the collective has not completed (is the network between the ranks down?)"
+            ? "every other rank is alive and waiting in a collective too (ranks calling different collectives, or the network between them down?)"
             : missing.joined(separator: "; ")
         return "tandem: error: collective timed out: \(what): \(why)"
     }

@@ -91,7 +91,7 @@ public final class Trainer {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = config.threads ?? max(1, cores / max(1, communicator.ranksOnThisHost))
         Kernels.blasThreads = threads
-        if let asked = config.threads, asked * communicator.ranksOnThisHost > cores {
+        if let asked = config.threads, asked > 1, asked * communicator.ranksOnThisHost > cores {
             startupWarnings.append("--threads \(asked) with \(communicator.ranksOnThisHost) rank(s) on this host asks for "
                                    + "\(asked * communicator.ranksOnThisHost) threads but it has \(cores) core(s): they will compete, "
                                    + "and every step will be slower")
