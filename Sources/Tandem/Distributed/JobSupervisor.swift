@@ -126,6 +126,19 @@ public final class JobSupervisor {
         if let hostfile { arguments += ["--hostfile", hostfile] }
         arguments += options.mpirunOptions + [program] + options.trainArguments
         if resume { arguments += ["--resume", "auto"] }
+        do {
+            let process = try ChildProcess(executable: mpirun, arguments: arguments, environment: mpirunEnvironment)
+            child = process
+            defer { child = nil }
+            return process.wait()
+        } catch {
+            say("\(error)", error: true)
+            return 1
+        }
+    }
+
+    /// The environment of every mpirun this launcher starts.
+    private var mpirunEnvironment: [String: String] {
         // A launcher started from inside an MPI job carries Open MPI's per-process variables,
         // which would make this mpirun exit at once (see FACTS).
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_COMM_") && !$0.key.hasPrefix("PMIX_") }
@@ -134,15 +147,7 @@ public final class JobSupervisor {
         for (key, value) in [("time", "10"), ("intvl", "2"), ("probes", "3")] where environment["OMPI_MCA_oob_tcp_keepalive_\(key)"] == nil {
             environment["OMPI_MCA_oob_tcp_keepalive_\(key)"] = value
         }
-        do {
-            let process = try ChildProcess(executable: mpirun, arguments: arguments, environment: environment)
-            child = process
-            defer { child = nil }
-            return process.wait()
-        } catch {
-            say("\(error)", error: true)
-            return 1
-        }
+        return environment
     }
 
     /// SIGTERM or SIGINT to the launcher becomes SIGUSR1 to mpirun, which passes it to every
@@ -226,20 +231,12 @@ public final class JobSupervisor {
             let words = content.split(separator: " ").map(String.init)
             guard let host = words.first else { continue }
             let hostSlots = words.dropFirst().compactMap { $0.hasPrefix("slots=") ? Int($0.dropFirst(6)) : nil }.first ?? 1
-            let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_COMM_") && !$0.key.hasPrefix("PMIX_") }
-            let reachable: Bool
+            var reachable = false
             if let probe = try? ChildProcess(executable: mpirun, arguments: ["--host", host, "-np", "1"] + options.mpirunOptions + ["true"],
-                                             environment: environment) {
-                let deadline = Date().addingTimeInterval(30)
-                var status: Int32? = nil
-                while status == nil && Date() < deadline {
-                    var raw: Int32 = 0
-                    if waitpid(probe.pid, &raw, WNOHANG) == probe.pid { status = raw } else { usleep(100_000) }
-                }
+                                             environment: mpirunEnvironment) {
+                let status = probe.wait(timeout: 30)
                 if status == nil { probe.signal(SIGKILL); _ = probe.wait() }
                 reachable = status == 0
-            } else {
-                reachable = false
             }
             if reachable { kept.append(line); slots += hostSlots } else { say("host \(host) is unreachable; leaving it out") }
         }

@@ -36,6 +36,21 @@ public final class ChildProcess {
     public func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ChildProcess.exitStatus(status)
+    }
+
+    /// Waits at most `seconds`; nil when the child is still running then.
+    public func wait(timeout seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return ChildProcess.exitStatus(status) }
+            usleep(100_000)
+        }
+        return nil
+    }
+
+    private static func exitStatus(_ status: Int32) -> Int32 {
         let signal = status & 0x7f
         return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }

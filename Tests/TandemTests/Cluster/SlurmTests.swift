@@ -19,11 +19,7 @@ final class SlurmTests: XCTestCase {
         let (process, out, err) = try TandemBinary.start(executable: "/bin/bash", arguments: ["-c", command])
         XCTAssertTrue(ProcessTable.waitForExit(process, timeout: timeout), "timed out: \(command)")
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return JobResult(status: process.terminationStatus,
-                         stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                         stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                         timedOut: false, seconds: 0)
+        return JobResult(finished: process, stdout: out, stderr: err)
     }
 
     func testTimeLimitedJobIsSignalledCheckpointedRequeuedAndEndsBitwiseEqual() throws {
@@ -74,12 +70,7 @@ final class SlurmTests: XCTestCase {
         let stops = records.filter { $0["event"] as? String == "stopped" }
         XCTAssertGreaterThanOrEqual(stops.count, 1)
         XCTAssertEqual(records.last { $0["event"] as? String == "end" }?["step"] as? Int, 3000)
-        let a = try CheckpointFile.read(path: try XCTUnwrap(CheckpointDirectory(path: whole, keep: 100).latestPath())).tensors
-        let b = try CheckpointFile.read(path: try XCTUnwrap(CheckpointDirectory(path: run, keep: 100).latestPath())).tensors
-        XCTAssertEqual(a.map(\.name), b.map(\.name))
-        for (x, y) in zip(a, b) {
-            XCTAssertTrue(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name) differs after Slurm's requeues")
-        }
+        try assertSameFinalTensors(run, whole, "after Slurm's requeues")
         print("slurm: job \(job) requeued \(restarts) time(s), stopped at steps \(stops.compactMap { $0["step"] as? Int })")
     }
 }

@@ -10,11 +10,6 @@ final class GracefulStopTests: XCTestCase {
     let common = ["train", "--epochs", "60", "--train-subset", "3200", "--global-batch", "64", "--seed", "5",
                   "--threads", "1", "--quiet", "--keep", "100", "--log-every", "1"]
 
-    func finalTensors(_ run: String) throws -> [TensorRecord] {
-        let path = try XCTUnwrap(CheckpointDirectory(path: run, keep: 100).latestPath())
-        return try CheckpointFile.read(path: path).tensors
-    }
-
     /// Runs a job, waits until it trains, sleeps a random moment, sends `signal` to `target`
     /// (the launched process itself or its first child), and returns what it left.
     func interrupt(executable: String, arguments: [String], run: String, signal: Int32,
@@ -25,10 +20,8 @@ final class GracefulStopTests: XCTestCase {
         usleep(UInt32.random(in: 0...800_000))
         kill(try target(process), signal)
         XCTAssertTrue(ProcessTable.waitForExit(process, timeout: 30), "the job must end after a stop signal")
-        return JobResult(status: process.terminationStatus,
-                         stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                         stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                         timedOut: false, seconds: 0)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        return JobResult(finished: process, stdout: out, stderr: err)
     }
 
     /// What a stopped run must show: one line, a checkpoint at the step it names, a metrics record.
@@ -61,11 +54,7 @@ final class GracefulStopTests: XCTestCase {
         _ = try checkStopped(stopped, run: split, signal: "SIGTERM")
         let resumed = try TandemBinary.mpirun(2, common + ["--run-dir", split, "--resume", "auto"], timeout: 240)
         XCTAssertEqual(resumed.status, 0, resumed.summary)
-        let a = try finalTensors(whole), b = try finalTensors(split)
-        XCTAssertEqual(a.map(\.name), b.map(\.name))
-        for (x, y) in zip(a, b) {
-            XCTAssertTrue(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name) differs after resume")
-        }
+        try assertSameFinalTensors(split, whole, "after resume")
     }
 
     func testSIGUSR1ToMpirunEndsWithTheStoppedExitCode() throws {

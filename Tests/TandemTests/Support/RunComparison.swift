@@ -1,0 +1,30 @@
+import Foundation
+import Tandem
+import XCTest
+
+/// The tensors of the latest checkpoint in a run directory.
+func finalTensors(_ run: String) throws -> [TensorRecord] {
+    let path = try XCTUnwrap(CheckpointDirectory(path: run, keep: 100).latestPath(), "no checkpoint in \(run)")
+    return try CheckpointFile.read(path: path).tensors
+}
+
+/// Two runs ended with the same tensors, bit for bit (parameters, buffers and optimizer state).
+func assertSameFinalTensors(_ run: String, _ reference: String, _ context: String,
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+    let a = try finalTensors(reference), b = try finalTensors(run)
+    XCTAssertEqual(a.map(\.name), b.map(\.name), file: file, line: line)
+    for (x, y) in zip(a, b) {
+        XCTAssertTrue(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name) differs \(context)", file: file, line: line)
+    }
+}
+
+extension JobResult {
+    /// What a process started with `TandemBinary.start` left, once it has ended.
+    init(finished process: Process, stdout: Pipe, stderr: Pipe) {
+        process.waitUntilExit()
+        self.init(status: process.terminationStatus,
+                  stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                  stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                  timedOut: false, seconds: 0)
+    }
+}
