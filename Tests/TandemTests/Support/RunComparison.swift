@@ -19,12 +19,14 @@ func assertSameFinalTensors(_ run: String, _ reference: String, _ context: Strin
 }
 
 extension JobResult {
-    /// What a process started with `TandemBinary.start` left, once it has ended.
-    init(finished process: Process, stdout: Pipe, stderr: Pipe) {
-        process.waitUntilExit()
-        self.init(status: process.terminationStatus,
-                  stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                  stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                  timedOut: false, seconds: 0)
+    /// What a process started with `TandemBinary.start` left, once it has ended (waiting at
+    /// most `timeout` seconds, then killing it).
+    init(finished process: Process, stdout: Pipe, stderr: Pipe, timeout: Double = 600) {
+        let out = PipeReader(stdout), err = PipeReader(stderr)
+        var exited = ProcessTable.waitForExit(process, timeout: timeout)
+        if !exited { kill(process.processIdentifier, SIGKILL); exited = ProcessTable.waitForExit(process, timeout: 10) }
+        let grace = Date().addingTimeInterval(30)
+        self.init(status: exited ? process.terminationStatus : 137, stdout: out.text(waitingUntil: grace),
+                  stderr: err.text(waitingUntil: grace), timedOut: !exited, seconds: 0)
     }
 }

@@ -81,10 +81,7 @@ enum TandemBinary {
         let started = Date()
         let (process, out, err) = try start(executable: executable, arguments: arguments)
         // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
-        var stdoutData = Data(), stderrData = Data()
-        let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { stdoutData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { stderrData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let stdout = PipeReader(out), stderr = PipeReader(err)
         var timedOut = false
         while process.isRunning {
             if Date().timeIntervalSince(started) > timeout {
@@ -94,11 +91,13 @@ enum TandemBinary {
             }
             usleep(20_000)
         }
-        process.waitUntilExit()
-        group.wait()
-        return JobResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                             stderr: String(decoding: stderrData, as: UTF8.self), timedOut: timedOut,
-                             seconds: Date().timeIntervalSince(started))
+        // Every wait below is bounded: a killed mpirun may leave ranks that still hold the
+        // pipes, and a test must fail, never hang.
+        let exited = ProcessTable.waitForExit(process, timeout: 10)
+        let grace = Date().addingTimeInterval(timedOut ? 5 : 30)
+        return JobResult(status: exited ? process.terminationStatus : 137, stdout: stdout.text(waitingUntil: grace),
+                         stderr: stderr.text(waitingUntil: grace), timedOut: timedOut || !exited,
+                         seconds: Date().timeIntervalSince(started))
     }
 
     /// A fresh temporary directory, removed when the test ends.
@@ -115,5 +114,36 @@ func readMetrics(_ runDirectory: String) throws -> [[String: Any]] {
     let text = try String(contentsOfFile: runDirectory + "/metrics.jsonl", encoding: .utf8)
     return try text.split(separator: "\n").map {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own; what was read so far can be taken at any time.
+final class PipeReader {
+    private let lock = NSLock()
+    private var data = Data()
+    private var ended = false
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let chunk = handle.availableData
+                lock.lock()
+                if chunk.isEmpty { ended = true } else { data.append(chunk) }
+                lock.unlock()
+                if chunk.isEmpty { return }
+            }
+        }
+    }
+
+    /// The text read once the pipe has ended, or by `deadline`, whichever is first.
+    func text(waitingUntil deadline: Date) -> String {
+        while Date() < deadline {
+            lock.lock(); let done = ended; lock.unlock()
+            if done { break }
+            usleep(10_000)
+        }
+        lock.lock(); defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
     }
 }
