@@ -43,8 +43,14 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(config: config, communicator: communicator)
             let summary = try trainer.run()
             if communicator.isRoot && !quiet {
-                print(String(format: "test accuracy %.4f  test loss %.4f  (%d steps, %.1f s)", summary.testAccuracy,
-                             summary.testLoss, summary.steps, summary.seconds))
+                if let token = trainer.data.test.tokenName {
+                    print(String(format: "validation loss %.4f nats/%@ (%.3f bits/%@), next-%@ accuracy %.4f  (%d steps, %.1f s)",
+                                 summary.testLoss, token, summary.testLoss / log(2.0), token, token, summary.testAccuracy,
+                                 summary.steps, summary.seconds))
+                } else {
+                    print(String(format: "test accuracy %.4f  test loss %.4f  (%d steps, %.1f s)", summary.testAccuracy,
+                                 summary.testLoss, summary.steps, summary.seconds))
+                }
                 if let dir = summary.runDirectory { print("run directory \(dir)") }
             }
             if let divergence = summary.divergence {

@@ -34,7 +34,7 @@ enum ConvolutionChoice: String, CaseIterable, ExpressibleByArgument {
 
 /// The options shared by `train` and `bench`: the model, the data and the optimiser.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Model spec: a preset (mlp), mlp:784-256-128-10, or a layer list like linear:256,relu,linear:10.")
+    @Option(help: "Model spec: a preset (mlp, cnn, cnn-small, gpt), mlp:784-256-128-10, a layer list like linear:256,relu,linear:10, or gpt:layers=4,heads=4,dim=128,context=128.")
     var model = "mlp:784-256-128-10"
     @Option(help: "Activation between the layers of an mlp: spec (relu, leakyrelu, sigmoid, tanh, gelu).")
     var activation = ActivationFunction.relu
@@ -54,7 +54,10 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
     @Option(parsing: .unconditional, help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
     @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
-    @Option(help: "fashion-mnist or csv (with --csv-train and --csv-test).") var dataset = DatasetKind.fashionMNIST
+    @Option(help: "fashion-mnist, csv (with --csv-train and --csv-test), text (with --text-file) or shakespeare (fetched by scripts/setup); text data needs a gpt model. Default: shakespeare for a gpt model, else fashion-mnist.") var dataset: DatasetKind?
+    @Option(help: "A text file for --dataset text, read as bytes (repeat for several, concatenated in order): the first 90 % trains, the last 10 % validates.")
+    var textFile: [String] = []
+    @Option(parsing: .unconditional, help: "Evaluate on the validation data every N steps (and at the end).") var evalEvery: Int?
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
@@ -76,8 +79,8 @@ struct TrainingOptions: ParsableArguments {
         config.optimizer.nesterov = nesterov; config.optimizer.weightDecay = weightDecay
         config.learningRate = lr; config.schedule = schedule; config.warmupSteps = warmup
         config.stepEvery = stepEvery; config.stepGamma = gamma; config.clipNorm = clipNorm
-        config.seed = seed; config.shuffle = shuffle; config.dataset = dataset; config.dataDirectory = dataDir
-        config.csvTrain = csvTrain; config.csvTest = csvTest; config.trainSubset = trainSubset
+        config.seed = seed; config.shuffle = shuffle; config.dataset = dataset ?? ((try? ModelSpec(model).sequenceLength) != nil ? .shakespeare : .fashionMNIST); config.dataDirectory = dataDir
+        config.csvTrain = csvTrain; config.csvTest = csvTest; config.textFiles = textFile; config.evalEvery = evalEvery; config.trainSubset = trainSubset
         config.validationSplit = validationSplit; config.threads = threads
         config.overlap = overlap; config.bucketMegabytes = bucketMb; config.reduce = reduce
         config.collectiveTimeout = collectiveTimeout

@@ -45,4 +45,14 @@ void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, i
    the threads cannot be pinned there. */
 double tandem_core_round_trip_ns(int first, int second, long rounds);
 
+/* Transcendental element-wise kernels (gelu.c): exp and erf as polynomials the compiler
+   vectorises, eight lanes at a time; libm's expf and erff are scalar calls, which made GELU a
+   fifth of a GPT's step. exp is Cephes' expf (relative error about 2e-7), erf Abramowitz &
+   Stegun 7.1.26 (absolute error under 1.5e-7). */
+/* y = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's exact GELU. */
+void tandem_gelu_forward(const float *x, float *y, long count);
+/* dx = dy (Phi(x) + x phi(x)), its derivative. */
+void tandem_gelu_backward(const float *x, const float *dy, float *dx, long count);
+/* row[j] = exp(row[j] - shift) for j < count; returns their sum (a softmax's denominator). */
+float tandem_exp_shifted(float *row, long count, float shift);
 #endif

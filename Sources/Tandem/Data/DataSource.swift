@@ -49,6 +49,9 @@ public protocol DataSource: AnyObject {
     var targetKind: TargetKind { get }
     /// A 64-bit digest of the contents: ranks compare it to confirm they hold the same data.
     var fingerprint: UInt64 { get }
+    /// What one class target per position is ("byte"), for the units of reports (bits per
+    /// byte, tokens per second); nil (the default) for one target per sample.
+    var tokenName: String? { get }
     /// Writes the inputs of the samples at `indices`, row after row, into `inputs`, and their
     /// targets into `targets` (`scoredPerSample` class indices per sample for `.classes`, or
     /// `perSample` values for `.values`, row after row).
@@ -57,6 +60,7 @@ public protocol DataSource: AnyObject {
 
 extension DataSource {
     public var featuresPerSample: Int { sampleShape.reduce(1, *) }
+    public var tokenName: String? { nil }
 }
 
 /// Where a source writes a batch's targets.

@@ -84,8 +84,10 @@ public final class RowSplitDense: DenseProductDelegate {
         try memory.synchronize()
         waitingSeconds += clock.lap()
         if !rows.isEmpty {
-            let bias = layer.bias.value + rows.lowerBound
-            for s in 0..<globalBatch { (stagedOutput + s * outputs + rows.lowerBound).update(from: bias, count: rows.count) }
+            for s in 0..<globalBatch {
+                let row = stagedOutput + s * outputs + rows.lowerBound
+                if let bias = layer.bias { row.update(from: bias.value + rows.lowerBound, count: rows.count) } else { row.update(repeating: 0, count: rows.count) }
+            }
             Kernels.gemm(.no, .yes, m: globalBatch, n: rows.count, k: inputs,
                          a: stagedInput, lda: inputs, b: layer.weight.value + rows.lowerBound * inputs, ldb: inputs,
                          beta: 1, c: stagedOutput + rows.lowerBound, ldc: outputs)

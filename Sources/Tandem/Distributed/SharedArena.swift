@@ -47,12 +47,12 @@ public final class SharedArena {
     /// every rank alike) when the ranks do not all share one host; throws
     /// `SharedMemoryUnavailable` (on every rank alike) when the host's shared memory cannot hold
     /// them. With `globalBatch` > 0 the weight gradients of the model's dense layers
-    /// (`DenseProductLayer`s whose weight no other layer uses) are formed over the global batch,
+    /// (`DenseProductLayer`s with one row per sample, whose weight no other layer uses) are formed over the global batch,
     /// which can then be at most `globalBatch` samples.
     public static func make(communicator: Communicator, model: Model, optimizer: Optimizer,
                             globalBatch: Int = 0) throws -> SharedArena? {
         let dense = model.units(conformingTo: DenseProductLayer.self).filter { entry in
-            !model.isShared(slot: entry.layer.weight.index)
+            entry.layer.productOverSamples && !model.isShared(slot: entry.layer.weight.index)
         }.map { (layer: $0.layer, isFirstTrainable: $0.unit.isFirstTrainable) }
         return try make(communicator: communicator, arena: model.arena, optimizer: optimizer, denseLayers: dense,
                         globalBatch: globalBatch)

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The element-wise non-linearities. Each knows its value and its derivative; the derivative
@@ -83,7 +84,7 @@ public final class Activation: Layer {
         case .tanh:
             for i in 0..<n { out[i] = Foundation.tanh(x[i]) }
         case .gelu:
-            for i in 0..<n { out[i] = 0.5 * x[i] * (1 + erf(x[i] * Float(0.5).squareRoot())) }
+            tandem_gelu_forward(x, out, n)
         }
         return y
     }
@@ -105,12 +106,7 @@ public final class Activation: Layer {
         case .tanh:
             for i in 0..<n { out[i] = dy[i] * (1 - y[i] * y[i]) }
         case .gelu:
-            let invSqrt2 = Float(0.5).squareRoot(), invSqrt2Pi = 1 / Float(2 * Double.pi).squareRoot()
-            for i in 0..<n {
-                let cdf = 0.5 * (1 + erf(x[i] * invSqrt2))
-                let pdf = exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
-                out[i] = dy[i] * (cdf + x[i] * pdf)
-            }
+            tandem_gelu_backward(x, dy, out, n)
         }
         return dx
     }

@@ -23,7 +23,12 @@ public protocol DenseProductLayer: Layer {
     var inputs: Int { get }
     var outputs: Int { get }
     var weight: ParameterView { get }
-    var bias: ParameterView { get }
+    /// Nil for a layer without a bias (a GPT's output head).
+    var bias: ParameterView? { get }
+    /// Whether each sample is one row of the product. A position-wise layer (a transformer's,
+    /// T rows per sample) is not: its activations outweigh its weights many times over, and
+    /// it keeps its own weight gradient.
+    var productOverSamples: Bool { get }
     /// The last forward's input and the last backward's output gradient: dW's two factors.
     var lastInput: Tensor? { get }
     var lastGradOutput: Tensor? { get }

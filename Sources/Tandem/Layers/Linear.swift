@@ -15,19 +15,26 @@ public enum WeightInit: String, CaseIterable {
 
 /// A fully connected layer, y = x·Wᵀ + b, with PyTorch's layout: weight [out, in], bias [out].
 ///
-/// Any per-sample input shape is read as a flat vector of its size, so an MLP can take
-/// 28×28 images directly (and its parameters keep PyTorch's names `0.weight`, `0.bias`).
+/// By default any per-sample input shape is read as a flat vector of its size, so an MLP can
+/// take 28×28 images directly (and its parameters keep PyTorch's names `0.weight`, `0.bias`).
+/// A *position-wise* layer instead maps the last dimension, as PyTorch's `nn.Linear` does:
+/// [T, in] → [T, out], every position of every sample one row of the product (a transformer's
+/// projections).
 public final class Linear: DenseProductLayer {
     public let inputs: Int
     public let outputs: Int
     public let weightInit: WeightInit
     /// Set when the weight is another layer's parameter (a GPT's head tied to its embedding).
     public let weightTie: ParameterTie?
+    /// Maps the last dimension of each sample (one row per position), not the flattened sample.
+    public let positionwise: Bool
+    public let hasBias: Bool
 
     private var weightView: ParameterView?
     private var biasView: ParameterView?
     public var weight: ParameterView { weightView! }
-    public var bias: ParameterView { biasView! }
+    public var bias: ParameterView? { biasView }
+    public var productOverSamples: Bool { !positionwise }
     /// The last forward's input, and the last backward's output gradient: the two factors of
     /// the weight gradient dW = dYᵀ·X.
     public private(set) var lastInput: Tensor?
@@ -40,13 +47,27 @@ public final class Linear: DenseProductLayer {
 
     /// A dense layer; `weightTiedTo` makes its [outputs, inputs] weight another layer's
     /// parameter of that shape (which must come earlier in the model).
-    public init(_ inputs: Int, _ outputs: Int, weightInit: WeightInit = .kaiming, weightTiedTo tie: ParameterTie? = nil) {
-        self.inputs = inputs; self.outputs = outputs; self.weightInit = weightInit; weightTie = tie
+    /// `weightInit` fills the weight unless `weightStd` asks for a normal distribution of that
+    /// standard deviation (GPT-2's 0.02).
+    public init(_ inputs: Int, _ outputs: Int, weightInit: WeightInit = .kaiming, weightStd: Float? = nil,
+                weightTiedTo tie: ParameterTie? = nil, positionwise: Bool = false, bias: Bool = true) {
+        self.inputs = inputs; self.outputs = outputs; self.weightInit = weightInit; self.weightStd = weightStd
+        weightTie = tie; self.positionwise = positionwise; hasBias = bias
     }
 
-    public var summary: String { "Linear(\(inputs) → \(outputs)\(weightTie == nil ? "" : ", tied weight"))" }
+    private let weightStd: Float?
+
+    public var summary: String {
+        "Linear(\(inputs) → \(outputs)\(weightTie == nil ? "" : ", tied weight")\(hasBias ? "" : ", no bias"))"
+    }
 
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        if positionwise {
+            guard shape.last == inputs else {
+                throw ModelSpecError("Linear(\(inputs) → \(outputs)) maps the last dimension but receives shape \(shape)")
+            }
+            return shape.dropLast() + [outputs]
+        }
         let size = shape.reduce(1, *)
         guard size == inputs else {
             throw ModelSpecError("Linear(\(inputs) → \(outputs)) receives \(size) features per sample (shape \(shape))")
@@ -55,33 +76,37 @@ public final class Linear: DenseProductLayer {
     }
 
     public var parameterSpecs: [ParameterSpec] {
+        let initializer = weightStd.map { ParameterInit.normal(std: $0) }
+            ?? .uniform(bound: weightInit.bound(fanIn: inputs, fanOut: outputs))
         let weight = weightTie.map { ParameterSpec.tied("weight", shape: [outputs, inputs], to: $0.owner, $0.name) }
-            ?? ParameterSpec(name: "weight", shape: [outputs, inputs],
-                             initializer: .uniform(bound: weightInit.bound(fanIn: inputs, fanOut: outputs)))
-        return [weight, ParameterSpec(name: "bias", shape: [outputs], initializer: .zeros)]
+            ?? ParameterSpec(name: "weight", shape: [outputs, inputs], initializer: initializer)
+        return [weight] + (hasBias ? [ParameterSpec(name: "bias", shape: [outputs], initializer: .zeros)] : [])
     }
 
-    public func bind(_ parameters: [ParameterView]) { weightView = parameters[0]; biasView = parameters[1] }
+    public func bind(_ parameters: [ParameterView]) {
+        weightView = parameters[0]
+        biasView = hasBias ? parameters[1] : nil
+    }
 
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         lastInput = input
-        let n = input.batch
-        let y = output.tensor([n, outputs])
+        let n = input.count / inputs
+        let y = output.tensor(positionwise ? input.shape.dropLast() + [outputs] : [n, outputs])
         if context.training, let delegate, delegate.computesForward {
             try delegate.forward(input, sampleOffset: context.globalSampleOffset, into: y.pointer)
             return y
         }
         // Start every row at the bias and let gemm accumulate x·Wᵀ onto it.
-        Kernels.broadcastRows(bias.value, rows: n, columns: outputs, into: y.pointer)
+        if let bias { Kernels.broadcastRows(bias.value, rows: n, columns: outputs, into: y.pointer) }
         Kernels.gemm(.no, .yes, m: n, n: outputs, k: inputs,
                      a: input.pointer, lda: inputs, b: weight.value, ldb: inputs,
-                     beta: 1, c: y.pointer, ldc: outputs)
+                     beta: bias == nil ? 0 : 1, c: y.pointer, ldc: outputs)
         return y
     }
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard let input = lastInput else { preconditionFailure("Linear.backward before forward") }
-        let n = gradOutput.batch
+        let n = gradOutput.count / outputs
         lastGradOutput = gradOutput
         // dW[out, in] (+)= dYᵀ · X ;  db (+)= Σ_rows dY ;  dX = dY · W
         if delegate == nil {
@@ -91,7 +116,9 @@ public final class Linear: DenseProductLayer {
         } else {
             weight.claimGradientElsewhere()
         }
-        Kernels.sumRows(gradOutput.pointer, rows: n, columns: outputs, into: bias.gradient, accumulate: bias.gradientAccumulates())
+        if let bias {
+            Kernels.sumRows(gradOutput.pointer, rows: n, columns: outputs, into: bias.gradient, accumulate: bias.gradientAccumulates())
+        }
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(input.shape)
         Kernels.gemm(.no, .no, m: n, n: inputs, k: outputs,

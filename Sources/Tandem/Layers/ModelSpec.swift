@@ -2,6 +2,8 @@
 ///
 /// - `mlp:784-256-128-10`: Linear layers with the chosen activation between them.
 /// - A comma-separated layer list, e.g. `linear:256,relu,linear:10` (widths; inputs are inferred).
+/// - `gpt:layers=4,heads=4,dim=128,context=128`: a GPT (see `GPT`); its input is a window of
+///   `context` token ids.
 public struct ModelSpec: Equatable, CustomStringConvertible {
     public let text: String
     public let activation: ActivationFunction
@@ -16,10 +18,29 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
 
     /// The layers for a given per-sample input shape.
     public func build(inputShape: [Int]) throws -> Model {
-        try Model(try layers(inputShape: inputShape), inputShape: inputShape)
+        // A GPT is its own root, so its parameters carry nanoGPT's names (no "0." before them).
+        if let gpt = try gptConfiguration {
+            return try Model(GPT(gpt), inputShape: inputShape)
+        }
+        return try Model(try layers(inputShape: inputShape), inputShape: inputShape)
+    }
+
+    /// The sizes of the GPT this spec names, or nil when it names another kind of model.
+    public var gptConfiguration: GPTConfiguration? {
+        get throws {
+            let spec = ModelSpec.presets[text] ?? text
+            guard spec == "gpt" || spec.hasPrefix("gpt:") else { return nil }
+            return try GPTConfiguration(spec: String(spec.dropFirst(spec == "gpt" ? 3 : 4)))
+        }
+    }
+
+    /// The length of the token windows the model reads, for sequence models (nil otherwise).
+    public var sequenceLength: Int? {
+        get throws { try gptConfiguration?.context }
     }
 
     public func layers(inputShape: [Int]) throws -> [Layer] {
+        if let gpt = try gptConfiguration { return [GPT(gpt)] }
         let spec = ModelSpec.presets[text] ?? text
         if spec.hasPrefix("mlp:") { return try mlpLayers(String(spec.dropFirst(4)), inputShape: inputShape) }
         return try layerList(spec, inputShape: inputShape)
@@ -32,6 +53,8 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         "cnn": "conv:32x5p2,relu,maxpool:2,conv:64x5p2,relu,maxpool:2,flatten,linear:1024,relu,linear:10",
         // A small one for fast tests and smoke runs.
         "cnn-small": "conv:8x3p1,relu,maxpool:2,conv:16x3p1,relu,maxpool:2,flatten,dropout:0.25,linear:10",
+        // A byte-level GPT for Shakespeare (about 0.84 M parameters).
+        "gpt": "gpt:layers=4,heads=4,dim=128,context=128",
     ]
 
     private func mlpLayers(_ widthsText: String, inputShape: [Int]) throws -> [Layer] {

@@ -1,13 +1,20 @@
 /// Layers run one after another: itself a layer, so a block of layers can sit inside a model
-/// or inside another block. Its children are named "0", "1", … as in PyTorch's `nn.Sequential`.
+/// or inside another block. Its children are named "0", "1", … as in PyTorch's `nn.Sequential`,
+/// or by the names given (a GPT's MLP: `c_fc`, `gelu`, `c_proj`).
 public final class Sequential: Layer {
     public let layers: [Layer]
+    private let names: [String]
     /// For each child, whether a trainable parameter lies in a child before it: then its input
     /// gradient is needed even when the block's own input gradient is not.
     private let parametersBefore: [Bool]
 
-    public init(_ layers: [Layer]) {
+    public convenience init(_ layers: [Layer]) {
+        self.init(layers, names: layers.indices.map(String.init))
+    }
+
+    private init(_ layers: [Layer], names: [String]) {
         self.layers = layers
+        self.names = names
         var before: [Bool] = [], seen = false
         for layer in layers {
             before.append(seen)
@@ -23,10 +30,15 @@ public final class Sequential: Layer {
 
     public convenience init(_ layers: Layer...) { self.init(layers) }
 
+    /// Children with names of their own (which parameter paths use).
+    public convenience init(named children: [(String, Layer)]) {
+        self.init(children.map(\.1), names: children.map(\.0))
+    }
+
     public var summary: String { "Sequential(\(layers.count) layers)" }
 
     public var children: [(name: String, layer: Layer)] {
-        layers.enumerated().map { ("\($0.offset)", $0.element) }
+        zip(names, layers).map { (name: $0.0, layer: $0.1) }
     }
 
     public func outputShape(forInput shape: [Int]) throws -> [Int] {

@@ -22,9 +22,12 @@ public struct BenchmarkReport {
     /// slow one (the others wait for it), and whether that stays the same rank.
     public var waitingPerRank: [Double] = []
     public var samplesPerSecond: Double { Double(globalBatch) / stepSeconds }
+    /// Tokens (predicted positions) per sample for text windows, else nil.
+    public var tokensPerSample: Int? = nil
+    public var tokensPerSecond: Double? { tokensPerSample.map { samplesPerSecond * Double($0) } }
 
     public var json: String {
-        let fields: [String: Any] = [
+        var fields: [String: Any] = [
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
             "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
@@ -35,13 +38,16 @@ public struct BenchmarkReport {
                          "optimizer": split.optimizer * 1e3],
             "allreduce_waiting_ms_per_rank": waitingPerRank.map { $0 * 1e3 },
         ]
+        if let tokensPerSecond { fields["tokens_per_second"] = tokensPerSecond }
         let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
     public var text: String {
-        String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %.0f samples/s, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
-               model, worldSize, reduce, globalBatch, blasThreads, samplesPerSecond, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
+        let speed = tokensPerSecond.map { String(format: "%.0f tokens/s (%.0f samples/s)", $0, samplesPerSecond) }
+            ?? String(format: "%.0f samples/s", samplesPerSecond)
+        return String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %@, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
+               model, worldSize, reduce, globalBatch, blasThreads, speed, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
                split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.waiting * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }
@@ -84,6 +90,7 @@ public enum Benchmark {
                                oversubscribed: communicator.ranksOnThisHost > ProcessInfo.processInfo.activeProcessorCount,
                                stepSeconds: walls.median, split: split,
                                peakResidentMegabytes: Double(peaks.max() ?? 0) / 1024,
-                               waitingPerRank: waits.map { Double($0) / 1e9 })
+                               waitingPerRank: waits.map { Double($0) / 1e9 },
+                               tokensPerSample: trainer.data.train.tokenName == nil ? nil : trainer.data.train.targetKind.scoredPerSample)
     }
 }

@@ -29,6 +29,10 @@ public enum LossKind: String, CaseIterable, Sendable {
 public enum DatasetKind: String, CaseIterable, Sendable {
     case fashionMNIST = "fashion-mnist"
     case csv
+    /// Text files as bytes (`--text-file`), for a byte-level language model.
+    case text
+    /// The Shakespeare corpus that scripts/setup fetches.
+    case shakespeare
 }
 
 /// How gradients are summed: `auto` takes shared memory when every rank is on one host.

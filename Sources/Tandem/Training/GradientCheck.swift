@@ -16,16 +16,22 @@ public struct GradientCheckResult: CustomStringConvertible {
 }
 
 public enum GradientCheck {
-    /// Checks a model's input and parameter gradients on a random batch.
+    /// Checks a model's input and parameter gradients on a random batch (values in ±1), or on
+    /// `input` (token ids for a model that embeds them; their gradient is not checked).
+    /// `spread`: draw every parameter uniformly in ±spread instead of from its initialiser, for
+    /// layers whose initial weights are so small (a GPT's 0.02) that their gradients would be
+    /// too small for the check's absolute floor to see a mistake.
     public static func check(model: Model, batch: Int, seed: UInt64 = 7, name: String,
-                             context: ForwardContext = ForwardContext(training: true),
+                             context: ForwardContext = ForwardContext(training: true), input: Tensor? = nil, spread: Float? = nil,
                              step h: Float = 1e-2, tolerance: Double = 2e-2, maxCoordinates: Int = 60) -> GradientCheckResult {
         var rng = SplitMix64(seed: seed)
         model.initializeParameters(seed: seed)
         // Shift parameters off zero so biases and kinks are exercised too.
-        for i in 0..<model.arena.count { model.arena.values[i] += rng.uniform(-0.1, 0.1) }
-        let x = Tensor(shape: [batch] + model.inputShape,
-                       values: (0..<(batch * model.inputShape.reduce(1, *))).map { _ in rng.uniform(-1, 1) })
+        for i in 0..<model.arena.count {
+            if let spread { model.arena.values[i] = rng.uniform(-spread, spread) } else { model.arena.values[i] += rng.uniform(-0.1, 0.1) }
+        }
+        let x = input ?? Tensor(shape: [batch] + model.inputShape,
+                                values: (0..<(batch * model.inputShape.reduce(1, *))).map { _ in rng.uniform(-1, 1) })
         let outputCount = batch * model.outputShape.reduce(1, *)
         let w = (0..<outputCount).map { _ in rng.uniform(-1, 1) }
 
@@ -52,7 +58,7 @@ public enum GradientCheck {
             worst = max(worst, error); checked += 1
         }
         let inputStride = max(1, x.count / maxCoordinates)
-        for i in stride(from: 0, to: x.count, by: inputStride) where inputGradient.count == x.count {
+        for i in stride(from: 0, to: x.count, by: inputStride) where inputGradient.count == x.count && input == nil {
             compare(inputGradient[i]) { x.pointer[i] += $0 }
         }
         let count = model.arena.count

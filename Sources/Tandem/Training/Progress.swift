@@ -19,14 +19,18 @@ public final class Progress {
     }
 
     /// Called every step; prints at most a few times a second.
-    public func step(_ step: Int, of total: Int, epoch: Int, loss: Double, samplesPerSecond: Double, secondsLeft: Double) {
+    /// `tokensPerSample` > 1 (text windows) reports tokens per second instead of samples.
+    public func step(_ step: Int, of total: Int, epoch: Int, loss: Double, samplesPerSecond: Double, secondsLeft: Double,
+                     tokensPerSample: Int = 1) {
         guard enabled else { return }
         let now = Date.timeIntervalSinceReferenceDate
         let last = step == total
         if !last && now - lastPrint < (live ? 0.25 : 10) { return }
         lastPrint = now
-        let text = String(format: "epoch %d  step %d/%d  loss %.4f  %.0f samples/s  ETA %@",
-                          epoch + 1, step, total, loss, samplesPerSecond, Progress.duration(secondsLeft))
+        let speed = tokensPerSample > 1 ? String(format: "%.0f tokens/s", samplesPerSecond * Double(tokensPerSample))
+                                        : String(format: "%.0f samples/s", samplesPerSecond)
+        let text = String(format: "epoch %d  step %d/%d  loss %.4f  %@  ETA %@",
+                          epoch + 1, step, total, loss, speed, Progress.duration(secondsLeft))
         if live {
             print("\r" + text + "\u{1B}[K", terminator: "")
             fflush(stdout)

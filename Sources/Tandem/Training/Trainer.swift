@@ -299,6 +299,7 @@ public final class Trainer {
         var lastEvaluation = Evaluation(loss: .nan, accuracy: .nan, count: 0)
         var bestValidationLoss = Double.infinity, epochsWithoutImprovement = 0
         var stepIndex = startStep
+        let tokensPerSample = data.train.tokenName == nil ? 1 : data.train.targetKind.scoredPerSample
         var stopRequested = false
         GracefulStop.install()
         let lastStep = min(totalSteps, config.stopAfter ?? Int.max)
@@ -335,9 +336,14 @@ public final class Trainer {
                 epochLoss += outcome.loss; epochSteps += 1
             }
             if stepIndex % config.logEvery == 0 || outcome.skipped {
-                try metrics?.write("step", ["step": stepIndex, "epoch": epoch, "loss": outcome.loss, "lr": Double(lr),
-                                        "grad_norm": outcome.decision.norm, "clip_coefficient": Double(outcome.decision.coefficient),
-                                        "clipped": outcome.decision.clipped, "skipped": outcome.skipped])
+                var record: [String: Any] = ["step": stepIndex, "epoch": epoch, "loss": outcome.loss, "lr": Double(lr),
+                                             "grad_norm": outcome.decision.norm, "clip_coefficient": Double(outcome.decision.coefficient),
+                                             "clipped": outcome.decision.clipped, "skipped": outcome.skipped]
+                if tokensPerSample > 1 {
+                    let elapsed = Date.timeIntervalSinceReferenceDate - started
+                    record["tokens_per_second"] = Double((stepIndex - startStep) * B * tokensPerSample) / elapsed
+                }
+                try metrics?.write("step", record)
             }
             if stepIndex % config.consistencyEvery == 0 {
                 try checkConsistency(step: stepIndex)
@@ -349,9 +355,20 @@ public final class Trainer {
             let elapsed = Date.timeIntervalSinceReferenceDate - started
             progress.step(stepIndex, of: totalSteps, epoch: epoch, loss: outcome.loss,
                           samplesPerSecond: Double((stepIndex - startStep) * B) / elapsed,
-                          secondsLeft: elapsed / Double(stepIndex - startStep) * Double(totalSteps - stepIndex))
+                          secondsLeft: elapsed / Double(stepIndex - startStep) * Double(totalSteps - stepIndex),
+                          tokensPerSample: tokensPerSample)
 
-            if stepIndex % perEpoch == 0 || stepIndex == totalSteps {
+            let endsEpoch = stepIndex % perEpoch == 0 || stepIndex == totalSteps
+            if let every = config.evalEvery, stepIndex % every == 0, !endsEpoch, let validation = data.validation {
+                communicator.note(step: stepIndex, phase: .evaluating)
+                let v = try evaluator.evaluate(model, loss: loss, on: validation)
+                var record: [String: Any] = ["step": stepIndex, "epoch": epoch]
+                progress.line("step \(stepIndex)  " + describe(v, into: &record))
+                try metrics?.write("eval", record)
+                if v.loss < bestValidationLoss, communicator.isRoot { try writeBest(step: stepIndex, validationLoss: v.loss) }
+                bestValidationLoss = min(bestValidationLoss, v.loss)
+            }
+            if endsEpoch {
                 communicator.note(step: stepIndex, phase: .evaluating)
                 let seconds = Date.timeIntervalSinceReferenceDate - epochStart
                 var record: [String: Any] = ["epoch": epoch + 1, "step": stepIndex,
@@ -360,10 +377,11 @@ public final class Trainer {
                                              "skipped_steps": skipped]
                 var line = String(format: "epoch %d  train loss %.4f", epoch + 1, epochLoss / Double(max(epochSteps, 1)))
                 var stopEarly = false
+                var validationResult: Evaluation? = nil
                 if let validation = data.validation {
                     let v = try evaluator.evaluate(model, loss: loss, on: validation)
-                    record["validation_loss"] = v.loss; record["validation_accuracy"] = v.accuracy
-                    line += String(format: "  validation loss %.4f accuracy %.4f", v.loss, v.accuracy)
+                    validationResult = v
+                    line += "  " + describe(v, into: &record)
                     // The validation loss is the same number on every rank (one allreduce), so
                     // every rank reaches the same decision without another message.
                     if v.loss < bestValidationLoss {
@@ -374,7 +392,10 @@ public final class Trainer {
                         stopEarly = config.earlyStopping.map { epochsWithoutImprovement >= $0 } ?? false
                     }
                 }
-                if config.evaluateEveryEpoch || stepIndex == totalSteps {
+                if let validationResult, data.test === data.validation {
+                    // The validation windows are the test set too (text): reported once.
+                    lastEvaluation = validationResult
+                } else if config.evaluateEveryEpoch || stepIndex == totalSteps {
                     lastEvaluation = try evaluator.evaluate(model, loss: loss, on: data.test)
                     record["test_loss"] = lastEvaluation.loss; record["test_accuracy"] = lastEvaluation.accuracy
                     line += String(format: "  test loss %.4f accuracy %.4f", lastEvaluation.loss, lastEvaluation.accuracy)
@@ -417,6 +438,19 @@ public final class Trainer {
         return TrainingSummary(steps: stepIndex, epochs: (stepIndex + perEpoch - 1) / perEpoch,
                                testLoss: lastEvaluation.loss, testAccuracy: lastEvaluation.accuracy,
                                seconds: seconds, skippedSteps: skipped, runDirectory: runDirectory, divergence: divergence)
+    }
+
+    /// The validation result as the progress line says it and the metrics record it: loss and
+    /// accuracy per target, and bits per token for text (nats / ln 2).
+    private func describe(_ v: Evaluation, into record: inout [String: Any]) -> String {
+        record["validation_loss"] = v.loss; record["validation_accuracy"] = v.accuracy
+        var line = String(format: "validation loss %.4f accuracy %.4f", v.loss, v.accuracy)
+        if let token = data.validation?.tokenName {
+            let bits = v.loss / log(2.0)
+            record["validation_bits_per_\(token)"] = bits
+            line += String(format: " (%.3f bits/%@)", bits, token)
+        }
+        return line
     }
 
     /// Rank 0 records a logged step's layer health and warns about vanishing or exploding gradients.

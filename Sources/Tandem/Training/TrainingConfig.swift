@@ -28,6 +28,10 @@ public struct TrainingConfig: Equatable {
     public var dataDirectory = FashionMNIST.defaultDirectory
     public var csvTrain: String? = nil
     public var csvTest: String? = nil
+    /// The files of `--dataset text`, read as bytes and concatenated in this order.
+    public var textFiles: [String] = []
+    /// Evaluate on the validation data every N steps (as well as at each epoch's end).
+    public var evalEvery: Int? = nil
     public var trainSubset: Int? = nil
     public var validationSplit: Double = 0
     public var runDirectory: String? = nil
@@ -113,6 +117,10 @@ public struct TrainingConfig: Equatable {
             try fail("\(given.0) \(given.1) is read only with --dataset csv (this run trains on --dataset \(dataset.rawValue))")
         }
         if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
+        if let evalEvery, evalEvery < 1 { try fail("--eval-every must be at least 1 step (got \(evalEvery))") }
+        if dataset != .text, let file = textFiles.first {
+            try fail("--text-file \(file) is read only with --dataset text (this run trains on --dataset \(dataset.rawValue))")
+        }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
         if resume == .latest && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
@@ -135,7 +143,7 @@ public struct TrainingConfig: Equatable {
             ("--consistency-every", "\(consistencyEvery)"), ("--reduce", reduce.rawValue), ("--overlap", "\(overlap)"),
             ("--bucket-mb", "\(bucketMegabytes)"), ("--stop-after", text(stopAfter)), ("--early-stopping", text(earlyStopping)),
             ("--log-every", "\(logEvery)"), ("--checkpoint-every", text(checkpointEvery)), ("--keep", "\(keepCheckpoints)"),
-            ("--convolution", convolution?.rawValue ?? "auto"), ("TrainingConfig.evaluateEveryEpoch", "\(evaluateEveryEpoch)"),
+            ("--convolution", convolution?.rawValue ?? "auto"), ("--eval-every", text(evalEvery)), ("TrainingConfig.evaluateEveryEpoch", "\(evaluateEveryEpoch)"),
         ]
     }
 

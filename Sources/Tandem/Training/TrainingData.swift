@@ -11,6 +11,8 @@ public struct TrainingData {
     public static func load(_ config: TrainingConfig) throws -> TrainingData {
         var train: Dataset, test: Dataset, testPath: String
         switch config.dataset {
+        case .text, .shakespeare:
+            return try loadText(config)
         case .fashionMNIST:
             train = try FashionMNIST.load(.train, directory: config.dataDirectory)
             test = try FashionMNIST.load(.test, directory: config.dataDirectory)
@@ -38,5 +40,21 @@ public struct TrainingData {
             train = parts.train; validation = parts.validation
         }
         return TrainingData(train: train, validation: validation, test: test)
+    }
+
+    /// Byte windows for a sequence model: the first 90 % of the text trains, a fixed sample of
+    /// windows from the last 10 % validates (and is what the final evaluation reports).
+    private static func loadText(_ config: TrainingConfig) throws -> TrainingData {
+        guard let context = try ModelSpec(config.model).sequenceLength else {
+            throw TrainingConfig.Invalid(description: "--dataset \(config.dataset.rawValue) trains a sequence model on byte windows: "
+                                         + "give --model gpt (or gpt:layers=…,context=…), not '\(config.model)'")
+        }
+        if config.trainSubset != nil { throw TrainingConfig.Invalid(description: "--train-subset applies to data sets of samples, not to text") }
+        if config.validationSplit > 0 {
+            throw TrainingConfig.Invalid(description: "--validation-split does not apply to text: its last 10 % is the validation set")
+        }
+        let paths = config.dataset == .shakespeare ? [try ShakespeareCorpus.locate()] : config.textFiles
+        let parts = try TextDataset.load(paths: paths, context: context)
+        return TrainingData(train: parts.train, validation: parts.validation, test: parts.validation)
     }
 }

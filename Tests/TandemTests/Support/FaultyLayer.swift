@@ -16,6 +16,8 @@ final class FaultyLayer: Layer {
     var summary: String { "Faulty" + inner.summary }
     func outputShape(forInput shape: [Int]) throws -> [Int] { try inner.outputShape(forInput: shape) }
     var parameterSpecs: [ParameterSpec] { inner.parameterSpecs }
+    /// A composite layer's children are laid out under the wrapper (their paths unchanged).
+    var children: [(name: String, layer: Layer)] { inner.children }
     func bind(_ parameters: [ParameterView]) { views = parameters; inner.bind(parameters) }
     func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor { try inner.forward(input, context: context) }
 
