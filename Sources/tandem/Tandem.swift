@@ -10,7 +10,7 @@ struct TandemCommand: ParsableCommand {
         Run under `mpirun -np N` for N ranks, plainly for one process, or with --simulate-ranks N \
         for N ranks as threads of one process.
         """,
-        subcommands: [Train.self, Launch.self, Eval.self, Export.self, Bench.self, GradCheck.self, Plot.self, Predict.self],
+        subcommands: [Train.self, Launch.self, Eval.self, Export.self, Bench.self, GradCheck.self, Plot.self, Predict.self, Generate.self],
         defaultSubcommand: Train.self)
 
     /// Like ArgumentParser's own entry point, except that a mistyped command line ends in one

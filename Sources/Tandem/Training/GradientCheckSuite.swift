@@ -57,12 +57,35 @@ public enum GradientCheckSuite {
         return cases
     }
 
+    /// The GPT's layers, a whole block and a whole small GPT. Their parameters are drawn in
+    /// ±0.5 (see `GradientCheck.check`'s `spread`): at GPT-2's initial 0.02 their gradients
+    /// would be too small for a mistake to show.
+    public static func transformerChecks() -> [GradientCheckResult] {
+        let c = 8, gpt = GPTConfiguration(layers: 2, heads: 2, dimension: c, context: 6, vocabulary: 11)
+        var rng = SplitMix64(seed: 5)
+        let ids = Tensor(shape: [3, gpt.context], values: (0..<(3 * gpt.context)).map { _ in Float(rng.next() % UInt64(gpt.vocabulary)) })
+        let cases: [(String, () throws -> Model, Tensor?)] = [
+            ("LayerNorm", { try Model(LayerNorm(c), inputShape: [5, c]) }, nil),
+            ("PositionEmbedding", { try Model(PositionEmbedding(context: 5, dimension: c), inputShape: [5, c]) }, nil),
+            ("Linear (position-wise, no bias)", { try Model(Linear(c, 3, positionwise: true, bias: false), inputShape: [5, c]) }, nil),
+            ("Embedding", { try Model(Embedding(vocabulary: gpt.vocabulary, dimension: c), inputShape: [gpt.context]) }, ids),
+            ("CausalSelfAttention (37 positions, 2 heads)", { try Model(CausalSelfAttention(dimension: c, heads: 2), inputShape: [37, c]) }, nil),
+            ("TransformerBlock", { try Model(TransformerBlock(dimension: c, heads: 2), inputShape: [6, c]) }, nil),
+            ("GPT (2 blocks, tied head)", { try Model(GPT(gpt), inputShape: [gpt.context]) }, ids),
+        ]
+        return cases.compactMap { name, build, input in
+            guard let model = try? build() else { return nil }
+            return GradientCheck.check(model: model, batch: 3, name: name, input: input, spread: 0.5, maxCoordinates: 200)
+        }
+    }
+
     public static func all() -> [GradientCheckResult] {
         var results: [GradientCheckResult] = []
         for (name, shape, layers) in models() {
             guard let model = try? Model(layers(), inputShape: shape) else { continue }
             results.append(GradientCheck.check(model: model, batch: 3, name: name))
         }
+        results += transformerChecks()
         results.append(GradientCheck.check(loss: SoftmaxCrossEntropy(), classes: 5, batch: 4))
         results.append(GradientCheck.check(loss: MeanSquaredError(), classes: 5, batch: 4))
         return results

@@ -5,13 +5,6 @@ import XCTest
 /// The GPT's layers: forward passes against direct formulas, and every backward against
 /// finite differences (each layer alone, a whole block, a whole small GPT).
 final class TransformerTests: XCTestCase {
-    let tiny = GPTConfiguration(layers: 2, heads: 2, dimension: 8, context: 6, vocabulary: 11)
-
-    func ids(batch: Int, context: Int, vocabulary: Int, seed: UInt64 = 5) -> Tensor {
-        var rng = SplitMix64(seed: seed)
-        return Tensor(shape: [batch, context], values: (0..<(batch * context)).map { _ in Float(rng.next() % UInt64(vocabulary)) })
-    }
-
     func testLayerNormNormalisesEachRowLikePyTorch() throws {
         let norm = LayerNorm(4)
         let model = try Model(norm, inputShape: [2, 4])
@@ -69,27 +62,14 @@ final class TransformerTests: XCTestCase {
     }
 
     func testGradientChecksOfEveryLayerABlockAndAWholeGPT() throws {
-        let c = 8
-        let checks: [GradientCheckResult] = [
-            GradientCheck.check(model: try Model(LayerNorm(c), inputShape: [5, c]), batch: 2, name: "LayerNorm"),
-            GradientCheck.check(model: try Model(PositionEmbedding(context: 5, dimension: c), inputShape: [5, c]), batch: 2,
-                                name: "PositionEmbedding"),
-            GradientCheck.check(model: try Model(Linear(c, 3, positionwise: true), inputShape: [5, c]), batch: 2,
-                                name: "Linear (position-wise)"),
-            GradientCheck.check(model: try Model(Embedding(vocabulary: 7, dimension: c), inputShape: [5]), batch: 2,
-                                name: "Embedding", input: ids(batch: 2, context: 5, vocabulary: 7)),
-            GradientCheck.check(model: try Model(CausalSelfAttention(dimension: c, heads: 2), inputShape: [37, c]), batch: 2,
-                                name: "CausalSelfAttention", spread: 0.5, maxCoordinates: 200),
-            GradientCheck.check(model: try Model(TransformerBlock(dimension: c, heads: 2), inputShape: [6, c]), batch: 2,
-                                name: "TransformerBlock", spread: 0.5, maxCoordinates: 200),
-            GradientCheck.check(model: try Model(GPT(tiny), inputShape: [tiny.context]), batch: 3, name: "GPT (tied head)",
-                                input: ids(batch: 3, context: tiny.context, vocabulary: tiny.vocabulary), spread: 0.5, maxCoordinates: 300),
-        ]
+        // The cases `tandem gradcheck` runs for the transformer.
+        let checks = GradientCheckSuite.transformerChecks()
+        XCTAssertEqual(checks.count, 7, "every case builds")
         for result in checks {
-            print(result)
             XCTAssertTrue(result.passed, result.description)
             XCTAssertGreaterThan(result.checked, 10, result.name)
         }
+        XCTAssertTrue(GradientCheckSuite.all().map(\.name).contains("GPT (2 blocks, tied head)"))
     }
 
     func testAWrongAttentionBackwardFailsItsCheck() throws {
