@@ -55,4 +55,11 @@ void tandem_gelu_forward(const float *x, float *y, long count);
 void tandem_gelu_backward(const float *x, const float *dy, float *dx, long count);
 /* row[j] = exp(row[j] - shift) for j < count; returns their sum (a softmax's denominator). */
 float tandem_exp_shifted(float *row, long count, float shift);
+/* Layer normalisation over rows of c values (layernorm.c): y = x̂ γ + β with x̂ = (x − mean) / σ,
+   keeping x̂ and 1/σ per row for the backward pass, which adds into dγ and dβ and writes dx
+   (unless dx is NULL). */
+void tandem_layernorm_forward(const float *x, const float *gamma, const float *beta, float *xhat, float *rstd,
+                              float *y, long rows, long c, float eps);
+void tandem_layernorm_backward(const float *dy, const float *xhat, const float *rstd, const float *gamma, float *dx,
+                               float *dgamma, float *dbeta, long rows, long c);
 #endif

@@ -19,7 +19,7 @@ public final class CausalSelfAttention: Layer {
     public let heads: Int
     public let c_attn: Linear
     public let c_proj: Linear
-    static let blockRows = 32
+    static let blockRows = 64
 
     private var qkv: Tensor?
     /// The attention weights P of the last forward, [B, heads, T, T] (zero above the diagonal).
