@@ -3,24 +3,38 @@ import Foundation
 import Tandem
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Test loss and accuracy of a checkpoint.")
+    static let configuration = CommandConfiguration(
+        abstract: "Test loss and accuracy of a checkpoint (a GPT's: validation loss on its text's last 10 %).")
 
     @Option(help: "Checkpoint or exported weights file.") var checkpoint: String
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
     @Option(help: "Loss to report: cross-entropy or mse (default: the checkpoint's).") var loss: LossKind?
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Run N simulated ranks as threads of this process.") var simulateRanks: Int?
+    @Option(help: "For a GPT: the text it is evaluated on, shakespeare (default) or text (with --text-file).") var dataset: DatasetKind?
+    @Option(help: "For a GPT with --dataset text: the text files (repeat for several).") var textFile: [String] = []
 
     func run() throws {
         let (path, dataDir, lossName, json) = (checkpoint, self.dataDir, loss, self.json)
+        let (dataset, textFiles) = (self.dataset, textFile)
         Job.run(simulatedRanks: simulateRanks) { communicator in
-            var model: Model? = nil, test: Dataset? = nil, objective: Loss? = nil
+            var model: Model? = nil, test: DataSource? = nil, objective: Loss? = nil
             try StartupFailure.agree(communicator: communicator) {
                 let file = try CheckpointFile.read(path: path)
                 model = try TrainingCheckpoint.model(from: file, path: path)
                 let saved = file.metadata["loss"] ?? LossKind.crossEntropy.rawValue
                 guard let kind = lossName ?? LossKind(rawValue: saved) else { throw ValidationError("\(path): unknown loss '\(saved)'") }
                 objective = kind.make()
+                if let context = try ModelSpec(file.metadata["model"] ?? "").sequenceLength {
+                    // A language model: the fixed validation windows of its text, as training reports them.
+                    let kind = dataset ?? .shakespeare
+                    guard kind == .shakespeare || kind == .text else {
+                        throw ValidationError("\(path) holds a language model: evaluate it on --dataset shakespeare or text")
+                    }
+                    let paths = kind == .shakespeare ? [try ShakespeareCorpus.locate()] : textFiles
+                    test = try TextDataset.load(paths: paths, context: context).validation
+                    return
+                }
                 test = try FashionMNIST.load(.test, directory: dataDir)
                 guard test!.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
                     throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test!.sampleShape)")
@@ -28,6 +42,18 @@ struct Eval: ParsableCommand {
             }
             let result = try Evaluator(communicator: communicator).evaluate(model!, loss: objective!, on: test!)
             guard communicator.isRoot else { return }
+            if let token = test!.tokenName {
+                let bits = result.loss / log(2.0)
+                if json {
+                    let fields: [String: Any] = ["checkpoint": path, "validation_loss": result.loss, "validation_bits_per_\(token)": bits,
+                                                 "validation_accuracy": result.accuracy, "windows": test!.count, "tokens": result.count]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                } else {
+                    print(String(format: "validation loss %.4f nats/%@ (%.3f bits/%@), next-%@ accuracy %.4f  (%d windows)",
+                                 result.loss, token, bits, token, token, result.accuracy, test!.count))
+                }
+                return
+            }
             if json {
                 let fields: [String: Any] = ["checkpoint": path, "test_loss": result.loss, "test_accuracy": result.accuracy,
                                              "samples": result.count]

@@ -18,6 +18,12 @@ public struct RunMetrics {
         public var validationAccuracy: Double?
         public var testLoss: Double?
         public var testAccuracy: Double?
+        public init(epoch: Int, step: Int?, trainLoss: Double? = nil, trainAccuracy: Double? = nil, validationLoss: Double? = nil,
+                    validationAccuracy: Double? = nil, testLoss: Double? = nil, testAccuracy: Double? = nil) {
+            self.epoch = epoch; self.step = step; self.trainLoss = trainLoss; self.trainAccuracy = trainAccuracy
+            self.validationLoss = validationLoss; self.validationAccuracy = validationAccuracy
+            self.testLoss = testLoss; self.testAccuracy = testAccuracy
+        }
     }
 
     /// A `step` record: the training loss of one logged step.
@@ -52,6 +58,14 @@ public struct RunMetrics {
     public init() {}
 
     public var isEmpty: Bool { epochs.isEmpty && steps.isEmpty && layerRecords.isEmpty }
+
+    /// Whether the run ended inside its first epoch (a language model's run is a fraction of
+    /// one pass over its windows): then curves are drawn against steps, not epochs.
+    public var withinFirstEpoch: Bool {
+        guard let perEpoch = stepsPerEpoch, perEpoch > 0 else { return false }
+        let last = max(steps.last?.step ?? 0, epochs.compactMap(\.step).max() ?? 0)
+        return last > 0 && last < perEpoch
+    }
 
     /// Reads and parses a metrics file; a missing, unreadable or malformed file is a
     /// `DataError` naming the file (and the line, when one line is at fault).
@@ -97,6 +111,12 @@ public struct RunMetrics {
                                         testLoss: try fields.number("test_loss"), testAccuracy: try fields.number("test_accuracy"))
                 // Without a step, an epoch is keyed by its number (negated, to keep apart from steps).
                 epochsByStep[step ?? -epoch] = entry
+            case "eval":
+                // An evaluation between epoch ends (--eval-every): drawn with the epochs' validation points.
+                guard let step = try fields.integer("step") else { throw fields.error("eval record has no \"step\" number") }
+                epochsByStep[step] = EpochRecord(epoch: (try fields.integer("epoch") ?? 0) + 1, step: step,
+                                                 validationLoss: try fields.number("validation_loss"),
+                                                 validationAccuracy: try fields.number("validation_accuracy"))
             case "step":
                 guard let step = try fields.integer("step") else { throw fields.error("step record has no \"step\" number") }
                 if let loss = try fields.number("loss") { stepsByStep[step] = StepRecord(step: step, loss: loss) }

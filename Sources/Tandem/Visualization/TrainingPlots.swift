@@ -37,8 +37,10 @@ public enum TrainingPlots {
     /// Epochs on the x axis. With the run's steps per epoch known, every record is placed at
     /// step / steps-per-epoch, so per-step training losses and a last, partial epoch fall where
     /// they belong; without it (hand-written metrics), at the epoch number.
+    /// A run that ended inside its first epoch is drawn against steps.
     static func epochAxis(_ metrics: RunMetrics) -> (RunMetrics.EpochRecord) -> Double {
         { record in
+            if metrics.withinFirstEpoch, let step = record.step { return Double(step) }
             if let perEpoch = metrics.stepsPerEpoch, perEpoch > 0, let step = record.step {
                 return Double(step) / Double(perEpoch)
             }
@@ -55,10 +57,12 @@ public enum TrainingPlots {
     }
 
     public static func loss(_ metrics: RunMetrics, runName: String) -> LinePlot {
-        var plot = LinePlot(name: "loss", title: "Loss per epoch — \(runName)", xLabel: "epoch", yLabel: "loss")
+        let bySteps = metrics.withinFirstEpoch
+        var plot = LinePlot(name: "loss", title: (bySteps ? "Loss — " : "Loss per epoch — ") + runName,
+                            xLabel: bySteps ? "step" : "epoch", yLabel: "loss")
         plot.xFromZero = true
         if let perEpoch = metrics.stepsPerEpoch, perEpoch > 0 {
-            let points = metrics.steps.map { LinePlot.Point(Double($0.step) / Double(perEpoch), $0.loss) }
+            let points = metrics.steps.map { LinePlot.Point(Double($0.step) / Double(bySteps ? 1 : perEpoch), $0.loss) }
             plot.series.append(LinePlot.Series(title: "training loss (logged steps)", points: points,
                                                style: "with lines linewidth 1 linecolor rgb '#9ECAE1'"))
         }
@@ -71,7 +75,9 @@ public enum TrainingPlots {
     }
 
     public static func accuracy(_ metrics: RunMetrics, runName: String) -> LinePlot {
-        var plot = LinePlot(name: "accuracy", title: "Accuracy per epoch — \(runName)", xLabel: "epoch", yLabel: "accuracy (%)")
+        let bySteps = metrics.withinFirstEpoch
+        var plot = LinePlot(name: "accuracy", title: (bySteps ? "Accuracy — " : "Accuracy per epoch — ") + runName,
+                            xLabel: bySteps ? "step" : "epoch", yLabel: "accuracy (%)")
         plot.key = "bottom right"
         plot.xFromZero = true
         plot.series = [

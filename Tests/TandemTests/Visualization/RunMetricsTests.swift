@@ -102,4 +102,30 @@ final class RunMetricsTests: XCTestCase {
         try TestFiles.write(Array(Self.sample.utf8), to: path)
         XCTAssertEqual(try RunMetrics.read(path: path.path).epochs.count, 2)
     }
+
+    /// A language model's run ends long before its first epoch: its evaluations every N steps
+    /// are drawn with the validation points, and every curve against steps.
+    func testEvaluationsOfARunInsideItsFirstEpochAreDrawnAgainstSteps() throws {
+        let text = """
+            {"event":"start","steps_per_epoch":142229,"total_steps":600,"model":"gpt"}
+            {"event":"step","step":50,"epoch":0,"loss":2.6,"lr":0.001,"tokens_per_second":19000}
+            {"event":"eval","step":100,"epoch":0,"validation_loss":2.5,"validation_accuracy":0.27,"validation_bits_per_byte":3.6}
+            {"event":"step","step":150,"epoch":0,"loss":2.4,"lr":0.001}
+            {"event":"eval","step":200,"epoch":0,"validation_loss":2.4,"validation_accuracy":0.3}
+            {"event":"epoch","epoch":1,"step":600,"train_loss":2.3,"validation_loss":2.13,"validation_accuracy":0.38}
+
+            """
+        let m = try RunMetrics.parse(text, path: "m")
+        XCTAssertTrue(m.withinFirstEpoch)
+        XCTAssertEqual(m.epochs.map(\.step), [100, 200, 600])
+        XCTAssertEqual(m.epochs.map(\.validationLoss), [2.5, 2.4, 2.13])
+        let plot = TrainingPlots.loss(m, runName: "gpt")
+        XCTAssertEqual(plot.xLabel, "step")
+        let validation = try XCTUnwrap(plot.series.first { $0.title == "validation loss" })
+        XCTAssertEqual(validation.points.map(\.x), [100, 200, 600])
+        XCTAssertEqual(plot.series.first { $0.title.hasPrefix("training loss (logged") }?.points.map(\.x), [50, 150])
+        // An image run that spans epochs keeps its epoch axis.
+        XCTAssertFalse(try RunMetrics.parse(Self.sample, path: "m").withinFirstEpoch)
+        XCTAssertEqual(TrainingPlots.loss(try RunMetrics.parse(Self.sample, path: "m"), runName: "mlp").xLabel, "epoch")
+    }
 }
