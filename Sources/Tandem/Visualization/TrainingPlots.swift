@@ -66,8 +66,9 @@ public enum TrainingPlots {
             plot.series.append(LinePlot.Series(title: "training loss (logged steps)", points: points,
                                                style: "with lines linewidth 1 linecolor rgb '#9ECAE1'"))
         }
+        // Inside the first epoch an "epoch mean" is the mean since the start: not drawn.
+        if !bySteps { plot.series.append(epochSeries(metrics, title: "training loss (epoch mean)", colour: trainColour) { $0.trainLoss }) }
         plot.series += [
-            epochSeries(metrics, title: "training loss (epoch mean)", colour: trainColour) { $0.trainLoss },
             epochSeries(metrics, title: "validation loss", colour: validationColour) { $0.validationLoss },
             epochSeries(metrics, title: "test loss", colour: testColour) { $0.testLoss },
         ]

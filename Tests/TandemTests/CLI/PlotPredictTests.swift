@@ -76,7 +76,7 @@ final class PlotPredictTests: XCTestCase {
         let loss = try text("\(out)/loss.gp")
         // 60 steps end inside the first epoch: the curves are drawn against steps.
         for expected in ["set xlabel 'step'", "set ylabel 'loss'", "set title 'Loss — ", "title 'test loss'",
-                         "title 'validation loss'", "title 'training loss (epoch mean)'"] {
+                         "title 'validation loss'", "title 'training loss (logged steps)'"] {
             XCTAssertTrue(loss.contains(expected), "\(expected) in loss.gp:\n\(loss)")
         }
         let accuracy = try text("\(out)/accuracy.gp")

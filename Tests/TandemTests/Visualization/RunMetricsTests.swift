@@ -124,6 +124,7 @@ final class RunMetricsTests: XCTestCase {
         let validation = try XCTUnwrap(plot.series.first { $0.title == "validation loss" })
         XCTAssertEqual(validation.points.map(\.x), [100, 200, 600])
         XCTAssertEqual(plot.series.first { $0.title.hasPrefix("training loss (logged") }?.points.map(\.x), [50, 150])
+        XCTAssertNil(plot.series.first { $0.title == "training loss (epoch mean)" }, "a mean since the start is not an epoch's")
         // An image run that spans epochs keeps its epoch axis.
         XCTAssertFalse(try RunMetrics.parse(Self.sample, path: "m").withinFirstEpoch)
         XCTAssertEqual(TrainingPlots.loss(try RunMetrics.parse(Self.sample, path: "m"), runName: "mlp").xLabel, "epoch")
