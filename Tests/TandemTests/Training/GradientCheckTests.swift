@@ -21,8 +21,8 @@ private func faultyLinear(_ inputs: Int, _ outputs: Int, fault: Fault) -> Layer 
 final class GradientCheckTests: XCTestCase {
     func testSuitePasses() {
         let results = GradientCheckSuite.all()
-        // Every model case plus the two losses.
-        XCTAssertEqual(results.count, GradientCheckSuite.models().count + 2)
+        // Every model case, the seven transformer cases and the two losses.
+        XCTAssertEqual(results.count, GradientCheckSuite.models().count + 7 + 2)
         XCTAssertGreaterThanOrEqual(results.count, 9)
         for result in results {
             XCTAssertTrue(result.passed, "\(result)")
@@ -30,7 +30,7 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertTrue(result.maxRelativeError.isFinite, result.name)
         }
         let names = Set(results.map(\.name))
-        for expected in ["Linear", "ReLU", "Sigmoid", "Tanh", "GELU"] {
+        for expected in ["Linear", "ReLU", "Sigmoid", "Tanh", "GELU", "LayerNorm", "TransformerBlock"] {
             XCTAssertTrue(names.contains(expected), "suite should cover \(expected): \(names)")
         }
     }
