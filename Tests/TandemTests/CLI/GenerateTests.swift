@@ -6,12 +6,7 @@ import XCTest
 /// one-line refusal of a checkpoint that is not a language model.
 final class GenerateTests: XCTestCase {
     func testGenerationIsSeededAndRefusesImageModels() throws {
-        let run = TandemBinary.temporaryDirectory(self, "gen")
-        let trained = try TandemBinary.run(["train", "--model", "gpt:layers=1,heads=2,dim=32,context=32", "--dataset", "shakespeare",
-                                            "--max-steps", "40", "--global-batch", "16", "--lr", "3e-3", "--warmup", "0",
-                                            "--run-dir", run, "--quiet", "--threads", "1"], timeout: 240)
-        XCTAssertEqual(trained.status, 0, trained.summary)
-        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run, keep: 3).latestPath())
+        let checkpoint = try TandemBinary.trainedSmallGPT(self, layers: 1, steps: 40)
         func generate(_ seed: Int, _ extra: [String] = []) throws -> JobResult {
             try TandemBinary.run(["generate", "--checkpoint", checkpoint, "--prompt", "ROMEO.", "--bytes", "200",
                                   "--temperature", "0.8", "--top-k", "40", "--seed", "\(seed)"] + extra, timeout: 60)

@@ -30,3 +30,17 @@ extension JobResult {
                   stderr: err.text(waitingUntil: grace), timedOut: !exited, seconds: 0)
     }
 }
+
+extension TandemBinary {
+    /// Trains a small GPT on the Shakespeare corpus in one process and returns its latest
+    /// checkpoint (for tests of what reads GPT checkpoints: generation, export, evaluation).
+    static func trainedSmallGPT(_ test: XCTestCase, layers: Int = 2, steps: Int = 30,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let run = temporaryDirectory(test, "small-gpt")
+        let trained = try TandemBinary.run(["train", "--model", "gpt:layers=\(layers),heads=2,dim=32,context=32", "--dataset", "shakespeare",
+                                            "--max-steps", "\(steps)", "--global-batch", "16", "--lr", "3e-3", "--warmup", "0",
+                                            "--run-dir", run, "--quiet", "--threads", "1"], timeout: 240)
+        XCTAssertEqual(trained.status, 0, trained.summary, file: file, line: line)
+        return try XCTUnwrap(CheckpointDirectory(path: run).latestPath(), "no checkpoint in \(run)", file: file, line: line)
+    }
+}

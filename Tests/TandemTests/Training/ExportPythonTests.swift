@@ -27,12 +27,8 @@ final class ExportPythonTests: XCTestCase {
     /// A GPT's exported weights carry nanoGPT's names and PyTorch's layouts: a NumPy forward
     /// pass written as nanoGPT's model.py reproduces `tandem eval`'s validation loss.
     func testAGPTExportsAsNanoGPTsStateDict() throws {
+        let checkpoint = try TandemBinary.trainedSmallGPT(self)
         let run = TandemBinary.temporaryDirectory(self, "export-gpt")
-        let trained = try TandemBinary.run(["train", "--model", "gpt:layers=2,heads=2,dim=32,context=32", "--dataset", "shakespeare",
-                                            "--max-steps", "30", "--global-batch", "16", "--lr", "3e-3", "--warmup", "0",
-                                            "--run-dir", run, "--quiet", "--threads", "1"], timeout: 180)
-        XCTAssertEqual(trained.status, 0, trained.summary)
-        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
         let exported = run + "/weights.safetensors"
         let export = try TandemBinary.run(["export", "--checkpoint", checkpoint, "--out", exported], timeout: 60)
         XCTAssertEqual(export.status, 0, export.summary)
