@@ -21,6 +21,9 @@ public final class Evaluator {
         var totals = [0.0, 0.0, Double(part.count * data.targetKind.scoredPerSample)]
         var start = part.lowerBound
         let all = Array(0..<data.count)
+        // A window of T positions holds T targets, and every layer's buffers grow with the
+        // rows they see: chunks of text windows are kept to about 4,096 targets.
+        let chunk = max(1, min(self.chunk, 4096 / data.targetKind.scoredPerSample))
         while start < part.upperBound {
             let end = min(start + chunk, part.upperBound)
             let result = try batch.fill(from: data, indices: all[start..<end]) { x, targets in

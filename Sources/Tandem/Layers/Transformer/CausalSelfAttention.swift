@@ -22,7 +22,8 @@ public final class CausalSelfAttention: Layer {
     static let blockRows = 64
 
     private var qkv: Tensor?
-    /// The attention weights P of the last forward, [B, heads, T, T] (zero above the diagonal).
+    /// The attention weights P of the last training forward, [B, heads, T, T] (zero above the
+    /// diagonal).
     private let probabilities = FloatBuffer()
     private let mixed = FloatBuffer()        // concat_h y_h, [B, T, C]
     private let gradQKV = FloatBuffer()      // [B, T, 3C]
@@ -53,11 +54,13 @@ public final class CausalSelfAttention: Layer {
         self.qkv = qkv
         let (b, t, c) = (input.batch, input.shape[1], dimension)
         let y = mixed.tensor([b, t, c])
-        let p = probabilities.tensor([b, heads, t, t])
+        // Backward needs every sample's P; evaluation (256 windows at a time) keeps one sample's.
+        let kept = context.training ? b : 1
+        let p = probabilities.tensor([kept, heads, t, t])
         for sample in 0..<b {
             for head in 0..<heads {
                 attend(qkv: qkv.pointer + sample * t * 3 * c + head * headSize, t: t,
-                       probabilities: p.pointer + (sample * heads + head) * t * t,
+                       probabilities: p.pointer + ((context.training ? sample : 0) * heads + head) * t * t,
                        into: y.pointer + sample * t * c + head * headSize)
             }
         }
