@@ -31,8 +31,7 @@ struct Eval: ParsableCommand {
                     guard kind == .shakespeare || kind == .text else {
                         throw ValidationError("\(path) holds a language model: evaluate it on --dataset shakespeare or text")
                     }
-                    let paths = kind == .shakespeare ? [try ShakespeareCorpus.locate()] : textFiles
-                    test = try TextDataset.load(paths: paths, context: context).validation
+                    test = try TextDataset.load(kind, textFiles: textFiles, context: context).validation
                     return
                 }
                 test = try FashionMNIST.load(.test, directory: dataDir)
@@ -43,14 +42,12 @@ struct Eval: ParsableCommand {
             let result = try Evaluator(communicator: communicator).evaluate(model!, loss: objective!, on: test!)
             guard communicator.isRoot else { return }
             if let token = test!.tokenName {
-                let bits = result.loss / log(2.0)
                 if json {
-                    let fields: [String: Any] = ["checkpoint": path, "validation_loss": result.loss, "validation_bits_per_\(token)": bits,
+                    let fields: [String: Any] = ["checkpoint": path, "validation_loss": result.loss, "validation_bits_per_\(token)": result.bitsPerToken,
                                                  "validation_accuracy": result.accuracy, "windows": test!.count, "tokens": result.count]
                     print(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
                 } else {
-                    print(String(format: "validation loss %.4f nats/%@ (%.3f bits/%@), next-%@ accuracy %.4f  (%d windows)",
-                                 result.loss, token, bits, token, token, result.accuracy, test!.count))
+                    print(result.perTokenSummary(token) + "  (\(test!.count) windows)")
                 }
                 return
             }

@@ -44,9 +44,8 @@ struct Train: ParsableCommand {
             let summary = try trainer.run()
             if communicator.isRoot && !quiet {
                 if let token = trainer.data.test.tokenName {
-                    print(String(format: "validation loss %.4f nats/%@ (%.3f bits/%@), next-%@ accuracy %.4f  (%d steps, %.1f s)",
-                                 summary.testLoss, token, summary.testLoss / log(2.0), token, token, summary.testAccuracy,
-                                 summary.steps, summary.seconds))
+                    let evaluation = Evaluation(loss: summary.testLoss, accuracy: summary.testAccuracy, count: 0)
+                    print(evaluation.perTokenSummary(token) + String(format: "  (%d steps, %.1f s)", summary.steps, summary.seconds))
                 } else {
                     print(String(format: "test accuracy %.4f  test loss %.4f  (%d steps, %.1f s)", summary.testAccuracy,
                                  summary.testLoss, summary.steps, summary.seconds))

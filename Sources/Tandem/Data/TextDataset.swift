@@ -60,6 +60,14 @@ public final class TextDataset: DataSource {
         }
     }
 
+    /// The windows of `--dataset shakespeare` (the corpus setup fetched) or `--dataset text`
+    /// (`textFiles`).
+    public static func load(_ dataset: DatasetKind, textFiles: [String], context: Int)
+        throws -> (train: TextDataset, validation: TextDataset) {
+        let paths = dataset == .shakespeare ? [try ShakespeareCorpus.locate()] : textFiles
+        return try load(paths: paths, context: context)
+    }
+
     /// Reads `paths` as bytes, concatenated in the order given, and splits them: windows of
     /// the first 90 % train, a fixed sample of `validationWindows` windows of the last 10 %
     /// validates. A file that cannot be read or is empty, or text too short for a window in

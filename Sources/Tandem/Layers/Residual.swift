@@ -33,8 +33,7 @@ public final class Residual: Layer {
         let main = try body.forward(input, context: context)
         let side = try shortcut?.forward(input, context: context) ?? input
         let y = output.tensor(main.shape)
-        let a = main.pointer, b = side.pointer, out = y.pointer
-        for i in 0..<y.count { out[i] = a[i] + b[i] }
+        Kernels.add(main.pointer, side.pointer, into: y.pointer, count: y.count)
         return y
     }
 
@@ -47,8 +46,7 @@ public final class Residual: Layer {
         guard let main = try context.backward(body, gradOutput, needsInputGradient: needsInputGradient),
               needsInputGradient else { return nil }
         let dx = gradInput.tensor(main.shape)
-        let a = main.pointer, b = fromSide.pointer, out = dx.pointer
-        for i in 0..<dx.count { out[i] = a[i] + b[i] }
+        Kernels.add(main.pointer, fromSide.pointer, into: dx.pointer, count: dx.count)
         return dx
     }
 }

@@ -88,6 +88,11 @@ public enum Kernels {
         }
     }
 
+    /// out = a + b, element by element (a residual connection, forward and backward).
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] = a[i] + b[i] }
+    }
+
     /// Copies `row` into each of `rows` rows of `x` (a bias, before gemm accumulates onto it).
     public static func broadcastRows(_ row: UnsafePointer<Float>, rows: Int, columns: Int, into x: UnsafeMutablePointer<Float>) {
         for r in 0..<rows { (x + r * columns).update(from: row, count: columns) }

@@ -1,9 +1,24 @@
+import Foundation
+
 /// Loss and accuracy of a model on a dataset, shared among the ranks: each rank evaluates a
 /// contiguous part, and one small allreduce adds up the results.
 public struct Evaluation {
     public var loss: Double
     public var accuracy: Double
     public var count: Int
+    public init(loss: Double, accuracy: Double, count: Int) { self.loss = loss; self.accuracy = accuracy; self.count = count }
+}
+
+extension Evaluation {
+    /// Bits per token: the loss in nats divided by ln 2.
+    public var bitsPerToken: Double { loss / log(2.0) }
+
+    /// "validation loss 1.5577 nats/byte (2.247 bits/byte), next-byte accuracy 0.5327", as the
+    /// command line reports a language model.
+    public func perTokenSummary(_ token: String) -> String {
+        String(format: "validation loss %.4f nats/%@ (%.3f bits/%@), next-%@ accuracy %.4f",
+               loss, token, bitsPerToken, token, token, accuracy)
+    }
 }
 
 public final class Evaluator {

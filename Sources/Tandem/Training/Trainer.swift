@@ -97,9 +97,7 @@ public final class Trainer {
                                    + "and every step will be slower")
         }
         let train = data.train
-        let validationPrint = data.validation?.fingerprint ?? 0
-        try Trainer.agree(on: config.agreementFields, dataFingerprint: train.fingerprint ^ data.test.fingerprint ^ validationPrint,
-                          communicator: communicator)
+        try Trainer.agree(on: config.agreementFields, dataFingerprint: data.fingerprint, communicator: communicator)
         try StartupFailure.agree(communicator: communicator) {
             guard model.inputShape.reduce(1, *) == train.featuresPerSample else {
                 throw ModelSpecError("model '\(config.model)' takes inputs of shape \(model.inputShape) but the data's samples have shape \(train.sampleShape)")
@@ -446,9 +444,8 @@ public final class Trainer {
         record["validation_loss"] = v.loss; record["validation_accuracy"] = v.accuracy
         var line = String(format: "validation loss %.4f accuracy %.4f", v.loss, v.accuracy)
         if let token = data.validation?.tokenName {
-            let bits = v.loss / log(2.0)
-            record["validation_bits_per_\(token)"] = bits
-            line += String(format: " (%.3f bits/%@)", bits, token)
+            record["validation_bits_per_\(token)"] = v.bitsPerToken
+            line += String(format: " (%.3f bits/%@)", v.bitsPerToken, token)
         }
         return line
     }

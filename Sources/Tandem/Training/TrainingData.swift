@@ -8,6 +8,16 @@ public struct TrainingData {
         self.train = train; self.validation = validation; self.test = test
     }
 
+    /// A digest of every data set, each counted once (text's validation windows are its test
+    /// set too), in order: ranks compare it to confirm they hold the same data.
+    public var fingerprint: UInt64 {
+        var h = FNV1a()
+        h.mix(train.fingerprint)
+        h.mix(test.fingerprint)
+        if let validation, validation !== test { h.mix(validation.fingerprint) }
+        return h.value
+    }
+
     public static func load(_ config: TrainingConfig) throws -> TrainingData {
         var train: Dataset, test: Dataset, testPath: String
         switch config.dataset {
@@ -53,8 +63,7 @@ public struct TrainingData {
         if config.validationSplit > 0 {
             throw TrainingConfig.Invalid(description: "--validation-split does not apply to text: its last 10 % is the validation set")
         }
-        let paths = config.dataset == .shakespeare ? [try ShakespeareCorpus.locate()] : config.textFiles
-        let parts = try TextDataset.load(paths: paths, context: context)
+        let parts = try TextDataset.load(config.dataset, textFiles: config.textFiles, context: context)
         return TrainingData(train: parts.train, validation: parts.validation, test: parts.validation)
     }
 }

@@ -40,6 +40,20 @@ final class TextDatasetTests: XCTestCase {
         XCTAssertEqual(ab.fingerprint, try TextDataset.load(paths: [a, b], context: 4).train.fingerprint)
     }
 
+    /// Ranks compare one digest of their data; a text's validation windows are its test set too,
+    /// and must still count (combined by XOR, the two copies cancelled out).
+    func testTheDigestRanksCompareCoversTheValidationText() throws {
+        let base = String(repeating: "abcdefghij", count: 9)
+        func data(_ tail: String) throws -> TrainingData {
+            let parts = try TextDataset.load(paths: [write(base + tail, "t-\(tail).txt")], context: 4)
+            return TrainingData(train: parts.train, validation: parts.validation, test: parts.validation)
+        }
+        let a = try data("0123456789"), b = try data("0123456780")
+        XCTAssertEqual(a.train.fingerprint, b.train.fingerprint, "the same first 90 %")
+        XCTAssertNotEqual(a.fingerprint, b.fingerprint)
+        XCTAssertEqual(a.fingerprint, try data("0123456789").fingerprint)
+    }
+
     func testUnusableFilesAreRefusedInOneLineNamingThem() throws {
         let empty = write("", "empty.txt"), short = write("to be or not", "short.txt")
         let directory = TandemBinary.temporaryDirectory(self, "dir")

@@ -59,7 +59,6 @@ public final class TransformerBlock: Layer {
     }
 
     static func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        let x = a.pointer, y = b.pointer, z = out.pointer
-        for i in 0..<out.count { z[i] = x[i] + y[i] }
+        Kernels.add(a.pointer, b.pointer, into: out.pointer, count: out.count)
     }
 }
