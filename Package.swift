@@ -25,6 +25,13 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // Audio: decoding (WAV, FLAC, Ogg), resampling to 16 kHz, and the spectrogram's FFTs.
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate",
+                       providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f",
+                       providers: [.apt(["libfftw3-dev"])]),
         // -Wno-psabi: a portable build (TANDEM_MARCH=x86-64) passes 32-byte vectors between the
         // kernels' static inline helpers without AVX; clang warns that such an ABI differs, which
         // cannot matter for functions that never leave their file.
@@ -33,7 +40,7 @@ let package = Package(
         // Signal handlers and the atomics the collective watchdog reads: C, because a signal
         // handler must be async-signal-safe.
         .target(name: "CRuntime"),
-        .target(name: "Tandem", dependencies: ["CMPI", "CBLAS", "CZlib", "CKernels", "CRuntime"], swiftSettings: codegen),
+        .target(name: "Tandem", dependencies: ["CMPI", "CBLAS", "CZlib", "CSndFile", "CSampleRate", "CFFTW", "CKernels", "CRuntime"], swiftSettings: codegen),
         .executableTarget(name: "tandem",
                           dependencies: ["Tandem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],

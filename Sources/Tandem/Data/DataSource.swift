@@ -56,11 +56,35 @@ public protocol DataSource: AnyObject {
     /// targets into `targets` (`scoredPerSample` class indices per sample for `.classes`, or
     /// `perSample` values for `.values`, row after row).
     func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage)
+    /// Training's `fill`: `draw` says which step these samples are for and where they sit in
+    /// the global batch, so a source that varies its samples (noise, shifts, crops) decides by
+    /// (seed, step, position) and never by rank. The default ignores it.
+    func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?)
+    /// Names of the classes, for reports (a confusion matrix); by default "class 0", "class 1", ….
+    var classNames: [String] { get }
 }
 
 extension DataSource {
     public var featuresPerSample: Int { sampleShape.reduce(1, *) }
     public var tokenName: String? { nil }
+    public var classNames: [String] {
+        guard case .classes(let count, _) = targetKind else { return [] }
+        return (0..<count).map { "class \($0)" }
+    }
+    public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
+        fill(indices: indices, inputs: inputs, targets: targets)
+    }
+}
+
+/// Which training step a batch is filled for, and where its first sample sits in the global
+/// batch (sample k of the shard is at `firstPosition + k`).
+public struct TrainingDraw: Equatable, Sendable {
+    public var seed: UInt64
+    public var step: Int
+    public var firstPosition: Int
+    public init(seed: UInt64, step: Int, firstPosition: Int) {
+        self.seed = seed; self.step = step; self.firstPosition = firstPosition
+    }
 }
 
 /// Where a source writes a batch's targets.
@@ -82,19 +106,20 @@ public final class BatchBuffer {
 
     /// Fills this buffer with the samples at `indices` of `source`; returns the input tensor
     /// and calls `body` with the targets (valid only inside it).
-    public func fill<R>(from source: DataSource, indices: ArraySlice<Int>, _ body: (Tensor, Targets) throws -> R) rethrows -> R {
+    public func fill<R>(from source: DataSource, indices: ArraySlice<Int>, draw: TrainingDraw? = nil,
+                        _ body: (Tensor, Targets) throws -> R) rethrows -> R {
         let n = indices.count
         let x = inputs.tensor([n] + source.sampleShape)
         switch source.targetKind {
         case .classes(_, let perSample):
             if classes.count != n * perSample { classes = [Int32](repeating: 0, count: n * perSample) }
             return try classes.withUnsafeMutableBufferPointer { labels in
-                source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: labels.baseAddress, values: nil))
+                source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: labels.baseAddress, values: nil), draw: draw)
                 return try body(x, Targets(classes: UnsafeBufferPointer(labels)))
             }
         case .values(let perSample):
             values.reserve(n * perSample)
-            source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: nil, values: values.pointer))
+            source.fill(indices: indices, inputs: x.pointer, targets: TargetStorage(classes: nil, values: values.pointer), draw: draw)
             return try body(x, Targets(values: UnsafeBufferPointer(start: values.pointer, count: n * perSample)))
         }
     }

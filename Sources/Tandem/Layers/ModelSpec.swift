@@ -53,6 +53,10 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         "cnn": "conv:32x5p2,relu,maxpool:2,conv:64x5p2,relu,maxpool:2,flatten,linear:1024,relu,linear:10",
         // A small one for fast tests and smoke runs.
         "cnn-small": "conv:8x3p1,relu,maxpool:2,conv:16x3p1,relu,maxpool:2,flatten,dropout:0.25,linear:10",
+        // For spoken digits: 40 mel bands × 100 frames, three 3×3 convolutions with pooling, and a
+        // head that keeps the time axis (flattened, not averaged: averaging over time loses
+        // the order of a word's sounds).
+        "speech": "conv:16x3p1,relu,maxpool:2,conv:32x3p1,relu,maxpool:2,conv:64x3p1,relu,maxpool:2,flatten,dropout:0.3,linear:128,relu,dropout:0.3,linear:10",
         // A byte-level GPT for Shakespeare (about 0.84 M parameters).
         "gpt": "gpt:layers=4,heads=4,dim=128,context=128",
     ]

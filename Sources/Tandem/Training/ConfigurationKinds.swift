@@ -1,3 +1,4 @@
+import Foundation
 /// The choices a training configuration makes, as types: the command line reads them directly
 /// (swift-argument-parser takes any of these enums), and the library switches over them, so a
 /// misspelt choice is refused where it is typed, never silently read as a default.
@@ -33,6 +34,8 @@ public enum DatasetKind: String, CaseIterable, Sendable {
     case text
     /// The Shakespeare corpus that scripts/setup fetches.
     case shakespeare
+    /// The spoken digits that scripts/make-spoken-digits makes with espeak-ng.
+    case spokenDigits = "spoken-digits"
 }
 
 /// How gradients are summed: `auto` takes shared memory when every rank is on one host.
@@ -49,4 +52,21 @@ public enum ResumePoint: Equatable, Sendable {
 
     /// "auto", or a checkpoint's path.
     public init(_ text: String) { self = text == "auto" ? .latest : .file(text) }
+}
+
+/// A way training varies samples (`--augment`): spoken digits mix in background noise and
+/// shift clips in time.
+public enum AugmentationKind: String, CaseIterable, Sendable {
+    case noise, shift
+
+    /// "none", or a comma-separated list ("noise,shift"); nil names an unknown kind.
+    public static func list(_ text: String) -> [AugmentationKind]? {
+        if text == "none" { return [] }
+        var kinds: [AugmentationKind] = []
+        for part in text.split(separator: ",") {
+            guard let kind = AugmentationKind(rawValue: part.trimmingCharacters(in: .whitespaces)) else { return nil }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds.isEmpty ? nil : kinds
+    }
 }

@@ -33,6 +33,9 @@ public struct TrainingConfig: Equatable {
     /// Evaluate on the validation data every N steps (as well as at each epoch's end).
     public var evalEvery: Int? = nil
     public var trainSubset: Int? = nil
+    /// How training varies its samples (`--augment`); nil: the data set's default (noise and
+    /// shifts for spoken digits, nothing for the others), empty: nothing.
+    public var augment: [AugmentationKind]? = nil
     public var validationSplit: Double = 0
     public var runDirectory: String? = nil
     /// Write a checkpoint every N steps (and always at the end).
@@ -70,6 +73,21 @@ public struct TrainingConfig: Equatable {
     public var injectStepDelay: Double = 0
 
     public init() {}
+
+    /// What the spoken-digit training set does to its clips under `augment`.
+    public var speechAugmentation: SpeechAugmentation {
+        guard let augment else { return SpeechAugmentation() }
+        var a = SpeechAugmentation()
+        if !augment.contains(.noise) { a.noiseProbability = 0 }
+        if !augment.contains(.shift) { a.maxShiftFrames = 0 }
+        return a
+    }
+
+    /// `augment` as the command line spells it.
+    public var augmentationText: String {
+        guard let augment else { return "default" }
+        return augment.isEmpty ? "none" : augment.map(\.rawValue).joined(separator: ",")
+    }
 
     public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool { a.fingerprintText == b.fingerprintText }
 
@@ -123,6 +141,9 @@ public struct TrainingConfig: Equatable {
         }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
         if resume == .latest && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
+        if let augment, !augment.isEmpty, dataset != .spokenDigits {
+            try fail("--augment \(augment.map(\.rawValue).joined(separator: ",")) applies to --dataset spoken-digits only")
+        }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
 
@@ -139,7 +160,7 @@ public struct TrainingConfig: Equatable {
             ("--weight-decay", "\(optimizer.weightDecay)"), ("--lr", "\(learningRate)"), ("--schedule", schedule.rawValue),
             ("--warmup", "\(warmupSteps)"), ("--step-every", "\(stepEvery)"), ("--gamma", "\(stepGamma)"),
             ("--clip-norm", text(clipNorm)), ("--seed", "\(seed)"), ("--shuffle", "\(shuffle)"), ("--dataset", dataset.rawValue),
-            ("--train-subset", text(trainSubset)), ("--validation-split", "\(validationSplit)"),
+            ("--train-subset", text(trainSubset)), ("--augment", augmentationText), ("--validation-split", "\(validationSplit)"),
             ("--consistency-every", "\(consistencyEvery)"), ("--reduce", reduce.rawValue), ("--overlap", "\(overlap)"),
             ("--bucket-mb", "\(bucketMegabytes)"), ("--stop-after", text(stopAfter)), ("--early-stopping", text(earlyStopping)),
             ("--log-every", "\(logEvery)"), ("--checkpoint-every", text(checkpointEvery)), ("--keep", "\(keepCheckpoints)"),
@@ -159,6 +180,8 @@ public struct TrainingConfig: Equatable {
                      "dataset=\(dataset.rawValue)", "train_subset=\(trainSubset.map(String.init) ?? "-")",
                      "validation_split=\(validationSplit)"]
         parts.append("consistency_every=\(consistencyEvery)")
+        // Only data sets that vary their samples name it, so older checkpoints keep their fingerprints.
+        if dataset == .spokenDigits { parts.append("augment=\(augmentationText)") }
         return parts.joined(separator: " ")
     }
 }

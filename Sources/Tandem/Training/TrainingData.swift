@@ -1,3 +1,5 @@
+import Foundation
+
 /// The data sets a run uses, loaded the same way on every rank.
 public struct TrainingData {
     public var train: DataSource
@@ -23,6 +25,8 @@ public struct TrainingData {
         switch config.dataset {
         case .text, .shakespeare:
             return try loadText(config)
+        case .spokenDigits:
+            return try loadSpeech(config)
         case .fashionMNIST:
             train = try FashionMNIST.load(.train, directory: config.dataDirectory)
             test = try FashionMNIST.load(.test, directory: config.dataDirectory)
@@ -50,6 +54,29 @@ public struct TrainingData {
             train = parts.train; validation = parts.validation
         }
         return TrainingData(train: train, validation: validation, test: test)
+    }
+
+    /// The spoken-digit clips, their features cached next to them; the training set varies its
+    /// clips with noise and shifts unless `--augment none`.
+    private static func loadSpeech(_ config: TrainingConfig) throws -> TrainingData {
+        let parts = try SpokenDigits.load(directory: SpokenDigits.defaultDirectory,
+                                          augmentation: config.speechAugmentation) { message in
+            FileHandle.standardError.write(Data(("tandem: " + message + "\n").utf8))
+        }
+        var train = parts.train
+        let augmentation = train.augmentation
+        if let n = config.trainSubset, n < train.count {
+            train = train.subset(Array(0..<n), name: train.name + "/subset", augmentation: augmentation)
+        }
+        var validation: SpokenDigitSet? = nil
+        if config.validationSplit > 0 {
+            var rng = SplitMix64(seed: config.seed, stream: 0x5A11D)
+            let order = rng.permutation(train.count)
+            let held = Int((Double(train.count) * config.validationSplit).rounded())
+            validation = train.subset(Array(order[(train.count - held)...]).sorted(), name: train.name + "/validation", augmentation: nil)
+            train = train.subset(Array(order[..<(train.count - held)]).sorted(), name: train.name, augmentation: augmentation)
+        }
+        return TrainingData(train: train, validation: validation, test: parts.test)
     }
 
     /// Byte windows for a sequence model: the first 90 % of the text trains, a fixed sample of

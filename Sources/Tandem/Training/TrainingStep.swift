@@ -73,7 +73,8 @@ public final class TrainingStep {
         path.beginStep()
 
         // 1. This rank's shard (the targets are read inside, where they are valid).
-        let shardLoss: LossResult = try batchBuffer.fill(from: data, indices: indices) { x, targets in
+        let draw = TrainingDraw(seed: seed, step: step, firstPosition: shardOffset)
+        let shardLoss: LossResult = try batchBuffer.fill(from: data, indices: indices, draw: draw) { x, targets in
             t.data = clock.lap()
 
             // 2. Forward and loss.

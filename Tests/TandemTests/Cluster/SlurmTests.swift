@@ -18,15 +18,7 @@ final class SlurmTests: XCTestCase {
     /// Runs a shell command with its output in files, not pipes: the daemons it starts must
     /// not hold a pipe the test waits on. Its own process group is killed if it outlives `timeout`.
     func shell(_ command: String, timeout: Double = 60) throws -> JobResult {
-        let output = NSTemporaryDirectory() + "tandem-shell-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: output + ".out"); try? FileManager.default.removeItem(atPath: output + ".err") }
-        let child = try ChildProcess(executable: "/bin/bash", arguments: ["-c", "{ \(command) ; } >'\(output).out' 2>'\(output).err' </dev/null"],
-                                     environment: TandemBinary.environment)
-        var status = child.wait(timeout: timeout)
-        if status == nil { kill(-child.pid, SIGKILL); status = child.wait(timeout: 10) }
-        XCTAssertNotNil(status, "timed out: \(command)")
-        let read = { (suffix: String) in (try? String(contentsOfFile: output + suffix, encoding: .utf8)) ?? "" }
-        return JobResult(status: status ?? 137, stdout: read(".out"), stderr: read(".err"), timedOut: status == nil, seconds: 0)
+        try TandemBinary.shell(command, timeout: timeout)
     }
 
     func testTimeLimitedJobIsSignalledCheckpointedRequeuedAndEndsBitwiseEqual() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Tandem
 import XCTest
 
 /// What a finished child process left behind.
@@ -45,6 +46,20 @@ enum TandemBinary {
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         return env
+    }
+
+    /// A bash command with its output in files rather than pipes, its own process group, and a
+    /// hard timeout that kills the group (a test must fail, never hang).
+    static func shell(_ command: String, timeout: Double = 60) throws -> JobResult {
+        let output = NSTemporaryDirectory() + "tandem-shell-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output + ".out"); try? FileManager.default.removeItem(atPath: output + ".err") }
+        let child = try ChildProcess(executable: "/bin/bash", arguments: ["-c", "{ \(command) ; } >'\(output).out' 2>'\(output).err' </dev/null"],
+                                     environment: environment)
+        var status = child.wait(timeout: timeout)
+        if status == nil { kill(-child.pid, SIGKILL); status = child.wait(timeout: 10) }
+        XCTAssertNotNil(status, "timed out: \(command)")
+        let read = { (suffix: String) in (try? String(contentsOfFile: output + suffix, encoding: .utf8)) ?? "" }
+        return JobResult(status: status ?? 137, stdout: read(".out"), stderr: read(".err"), timedOut: status == nil, seconds: 0)
     }
 
     static func run(_ arguments: [String], timeout: Double = 300) throws -> JobResult {

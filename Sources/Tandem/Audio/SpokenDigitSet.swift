@@ -1,0 +1,130 @@
+import Foundation
+
+/// How training varies the clips, so the model learns the word rather than the recording:
+/// background noise at a random signal-to-noise ratio, and a shift in time.
+public struct SpeechAugmentation: Equatable, Sendable {
+    /// Frames (10 ms each) a clip may move earlier or later.
+    public var maxShiftFrames = 10
+    /// How often a clip gets noise.
+    public var noiseProbability: Float = 0.8
+    /// Signal-to-noise ratios drawn uniformly, in dB (the signal's power is its window's mean).
+    public var snrDecibels: ClosedRange<Float> = 5...30
+
+    public init() {}
+    /// No noise and no shift.
+    public static var none: SpeechAugmentation {
+        var a = SpeechAugmentation(); a.maxShiftFrames = 0; a.noiseProbability = 0; return a
+    }
+}
+
+/// Clips of the spoken-digit set as a `DataSource`: their mel band energies in memory, turned
+/// into log-mel features ([1, bands, frames]) as a batch is filled.
+///
+/// A training set mixes noise and shifts clips as it fills a step's batch. What each sample gets
+/// is drawn from (seed, step, the sample's position in the global batch), never from the rank,
+/// so one process and P ranks train on the very same noisy inputs. Noise is added to the band
+/// energies, where the powers of independent sounds add, which is why the cache keeps them
+/// linear; the logarithm comes after. The test set is used as recorded.
+public final class SpokenDigitSet: DataSource {
+    public let name: String
+    public let settings: FrontEndSettings
+    /// [clips][bands, frames]
+    public let power: [Float]
+    public let clips: [SpokenDigits.Clip]
+    /// Noise recordings' band energies, [bands, frames of that noise].
+    public let noise: [[Float]]
+    public let augmentation: SpeechAugmentation?
+    private let perClip: Int
+    private let scratch = FloatBuffer()
+
+    public init(name: String, settings: FrontEndSettings, power: [Float], clips: [SpokenDigits.Clip],
+                noise: [[Float]], augmentation: SpeechAugmentation?) {
+        self.name = name; self.settings = settings; self.power = power; self.clips = clips
+        self.noise = noise; self.augmentation = augmentation
+        perClip = settings.melBands * settings.frames
+        precondition(power.count == clips.count * perClip, "one clip's features per clip")
+    }
+
+    public var count: Int { clips.count }
+    public var sampleShape: [Int] { settings.featureShape }
+    public var targetKind: TargetKind { .classes(count: SpokenDigits.words.count, perSample: 1) }
+    public var classNames: [String] { SpokenDigits.words }
+
+    public var fingerprint: UInt64 {
+        var h = FNV1a()
+        h.mix(UInt64(count)); h.mix(settings.digest); h.mix(UInt64(noise.count))
+        for i in stride(from: 0, to: power.count, by: 61) { h.mix(UInt64(power[i].bitPattern)) }
+        for clip in clips { h.mix(UInt64(clip.label)) }
+        for n in noise { h.mix(UInt64(n.count)); if let first = n.first { h.mix(UInt64(first.bitPattern)) } }
+        return h.value
+    }
+
+    public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
+        fill(indices: indices, inputs: inputs, targets: targets, draw: nil)
+    }
+
+    public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
+        guard let labels = targets.classes else { preconditionFailure("the spoken-digit set's targets are classes") }
+        let mixed = scratch.tensor([perClip]).pointer
+        power.withUnsafeBufferPointer { all in
+            for (row, index) in indices.enumerated() {
+                labels[row] = Int32(clips[index].label)
+                let clip = all.baseAddress! + index * perClip
+                if let augmentation, let draw {
+                    var rng = SplitMix64(seed: draw.seed, stream: 0x5FEEC4, UInt64(draw.step), UInt64(draw.firstPosition + row))
+                    vary(clip, with: augmentation, rng: &rng, into: mixed)
+                    LogMelSpectrogram.normalise(mixed, count: perClip, into: inputs + row * perClip)
+                } else {
+                    LogMelSpectrogram.normalise(clip, count: perClip, into: inputs + row * perClip)
+                }
+            }
+        }
+    }
+
+    /// One clip shifted by a random number of frames (silence where it moved away from) with,
+    /// at a random ratio, a random stretch of a random noise added.
+    private func vary(_ clip: UnsafePointer<Float>, with a: SpeechAugmentation, rng: inout SplitMix64,
+                      into out: UnsafeMutablePointer<Float>) {
+        let (bands, frames) = (settings.melBands, settings.frames)
+        let shift = a.maxShiftFrames > 0 ? Int(rng.next() % UInt64(2 * a.maxShiftFrames + 1)) - a.maxShiftFrames : 0
+        var signal: Float = 0
+        for b in 0..<bands {
+            for t in 0..<frames {
+                let source = t - shift
+                let v = source >= 0 && source < frames ? clip[b * frames + source] : 0
+                out[b * frames + t] = v
+                signal += v
+            }
+        }
+        guard !noise.isEmpty, rng.nextUnitFloat() < a.noiseProbability else { return }
+        let recording = noise[Int(rng.next() % UInt64(noise.count))]
+        let length = recording.count / bands
+        let start = Int(rng.next() % UInt64(length - frames + 1))
+        let snr = rng.uniform(a.snrDecibels.lowerBound, a.snrDecibels.upperBound)
+        var noisePower: Float = 0
+        for b in 0..<bands { for t in 0..<frames { noisePower += recording[b * length + start + t] } }
+        guard noisePower > 0, signal > 0 else { return }
+        let gain = signal / (noisePower * pow(10, snr / 10))
+        for b in 0..<bands {
+            for t in 0..<frames { out[b * frames + t] += gain * recording[b * length + start + t] }
+        }
+    }
+
+    /// The clips at `indices`, as a new set (a subset, a validation hold-out).
+    public func subset(_ indices: [Int], name: String, augmentation: SpeechAugmentation?) -> SpokenDigitSet {
+        var part = [Float](); part.reserveCapacity(indices.count * perClip)
+        for i in indices { part.append(contentsOf: power[(i * perClip)..<((i + 1) * perClip)]) }
+        return SpokenDigitSet(name: name, settings: settings, power: part, clips: indices.map { clips[$0] },
+                              noise: augmentation == nil ? [] : noise, augmentation: augmentation)
+    }
+
+    /// Accuracy per voice (accent+variant) of `predictions` (one class per clip, in order).
+    public func accuracyPerVoice(_ predictions: [Int]) -> [(voice: String, correct: Int, total: Int)] {
+        var table: [String: (Int, Int)] = [:]
+        for (clip, predicted) in zip(clips, predictions) {
+            let (c, t) = table[clip.voice] ?? (0, 0)
+            table[clip.voice] = (c + (clip.label == predicted ? 1 : 0), t + 1)
+        }
+        return table.keys.sorted().map { ($0, table[$0]!.0, table[$0]!.1) }
+    }
+}
