@@ -13,6 +13,8 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
     @Flag(help: "Measure how long one cache line takes from core 0 to core 1 and back (run it without mpirun).")
     var coreLatency = false
+    @Flag(help: "Measure the speech front end: spoken-digit clips decoded, resampled and turned into log-mel features per second, on one thread and on every core.")
+    var frontEnd = false
 
     func run() throws {
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (got \(steps))") }
@@ -26,12 +28,40 @@ struct Bench: ParsableCommand {
         let (steps, warmup, json) = (self.steps, warmupSteps, self.json)
         if allreduce { return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, json: json) }
         if coreLatency { return try Bench.coreRoundTrip(json: json) }
+        if frontEnd {
+            do { return try Bench.frontEndThroughput(json: json) } catch { Job.fail(error, rank: nil, size: 1) }
+        }
         Job.run(simulatedRanks: options.simulateRanks, collectiveTimeout: config.collectiveTimeout) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
             let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps)
             if communicator.isRoot {
                 try? FileManager.default.removeItem(atPath: config.runDirectory!)
                 print(json ? report.json : report.text)
+            }
+        }
+    }
+
+    /// Clips per second from sound file to features, over the spoken-digit set's first 2,000
+    /// clips (the work `FeatureCache` does once per data set).
+    static func frontEndThroughput(json: Bool) throws {
+        let directory = SpokenDigits.defaultDirectory
+        let clips = Array(try SpokenDigits.manifest(in: directory).prefix(2_000))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        // Files read once beforehand, so that the page cache, not the disk, serves every pass.
+        for clip in clips { _ = FileManager.default.contents(atPath: directory + "/" + clip.path) }
+        var rates: [(threads: Int, clipsPerSecond: Double)] = []
+        for threads in Set([1, cores]).sorted() {
+            let started = Date()
+            _ = try FeatureCache.compute(directory: directory, clips: clips, noises: [], settings: FrontEndSettings(), threads: threads)
+            rates.append((threads, Double(clips.count) / Date().timeIntervalSince(started)))
+        }
+        if json {
+            let object: [String: Any] = ["clips": clips.count, "clips_per_second": Dictionary(uniqueKeysWithValues: rates.map { ("\($0.threads)", $0.clipsPerSecond) })]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            for r in rates {
+                print(String(format: "speech front end: %.0f clips/s on %d thread(s) (decode, resample to 16 kHz, log-mel; %d clips)",
+                             r.clipsPerSecond, r.threads, clips.count))
             }
         }
     }

@@ -34,6 +34,10 @@ struct Eval: ParsableCommand {
                     test = try TextDataset.load(kind, textFiles: textFiles, context: context).validation
                     return
                 }
+                if file.metadata["config"]?.split(separator: " ").contains("dataset=spoken-digits") ?? false {
+                    test = try SpokenDigits.load().test   // the held-out voices
+                    return
+                }
                 test = try FashionMNIST.load(.test, directory: dataDir)
                 guard test!.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
                     throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test!.sampleShape)")
@@ -51,12 +55,31 @@ struct Eval: ParsableCommand {
                 }
                 return
             }
+            // Spoken digits: how well each voice never heard in training is recognised.
+            var voices: [(voice: String, correct: Int, total: Int)] = []
+            if let speech = test as? SpokenDigitSet {
+                voices = speech.accuracyPerVoice(try ConfusionMatrix.predictions(of: model!, on: speech).map(\.predicted))
+            }
+            let worst = voices.min { Double($0.correct) / Double($0.total) < Double($1.correct) / Double($1.total) }
             if json {
-                let fields: [String: Any] = ["checkpoint": path, "test_loss": result.loss, "test_accuracy": result.accuracy,
+                var fields: [String: Any] = ["checkpoint": path, "test_loss": result.loss, "test_accuracy": result.accuracy,
                                              "samples": result.count]
+                if let worst {
+                    fields["accuracy_per_voice"] = Dictionary(uniqueKeysWithValues: voices.map { ($0.voice, Double($0.correct) / Double($0.total)) })
+                    fields["worst_voice"] = worst.voice
+                }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } else {
                 print(String(format: "test loss %.4f  test accuracy %.4f  (%d samples)", result.loss, result.accuracy, result.count))
+                if let worst {
+                    print("accuracy per held-out voice (\(voices.count) voices, worst first):")
+                    let ranked = voices.sorted { (Double($0.correct) / Double($0.total), $0.voice) < (Double($1.correct) / Double($1.total), $1.voice) }
+                    let width = voices.map(\.voice.count).max() ?? 0
+                    for v in ranked {
+                        print("  " + v.voice.padding(toLength: width, withPad: " ", startingAt: 0)
+                              + String(format: "  %.4f  (%d/%d)", Double(v.correct) / Double(v.total), v.correct, v.total))
+                    }
+                }
             }
         }
     }

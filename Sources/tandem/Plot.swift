@@ -7,7 +7,7 @@ struct Plot: ParsableCommand {
         abstract: "Draw a run's learning curves, gradient health and test-set confusion matrix as PNGs (with gnuplot).",
         discussion: """
         Reads RUN_DIR/metrics.jsonl and writes loss.png, accuracy.png, gradients.png and update_ratio.png, \
-        and confusion.png from the run's latest checkpoint over the Fashion-MNIST test set. Each PNG comes \
+        and confusion.png from the run's latest checkpoint over the test set (Fashion-MNIST's, or the spoken digits' held-out voices). Each PNG comes \
         with the gnuplot script (.gp) and data (.dat) that drew it, to edit and re-run by hand. Plots the \
         metrics cannot support yet (no layers records, no checkpoint) are skipped with a note.
         """)
@@ -58,15 +58,22 @@ struct Plot: ParsableCommand {
         for passedOver in latest.skipped { print("note: passed over \(passedOver)") }
         let model = try TrainingCheckpoint.model(from: latest.file, path: latest.path)
         let inputs = model.inputShape.reduce(1, *), outputs = model.outputShape.reduce(1, *)
-        guard inputs == 28 * 28, outputs == FashionMNIST.classNames.count else {
-            print("skipped confusion.png: the model (\(inputs) inputs, \(outputs) outputs) is not a Fashion-MNIST classifier")
-            return
+        let test: DataSource, items: String
+        if latest.file.metadata["config"]?.split(separator: " ").contains("dataset=spoken-digits") ?? false {
+            test = try SpokenDigits.load().test   // the words, over the held-out voices
+            items = "clips"
+        } else {
+            guard inputs == 28 * 28, outputs == FashionMNIST.classNames.count else {
+                print("skipped confusion.png: the model (\(inputs) inputs, \(outputs) outputs) is not a Fashion-MNIST or spoken-digit classifier")
+                return
+            }
+            test = try FashionMNIST.load(.test, directory: dataDir)
+            items = "images"
         }
-        let test = try FashionMNIST.load(.test, directory: dataDir)
         let matrix = try ConfusionMatrix.evaluate(model, on: test)
         let step = latest.file.metadata["step"].map { ", step \($0)" } ?? ""
         let title = "Confusion matrix, test set — \(runName)\(step) "
-            + String(format: "(%d images, accuracy %.1f%%)", matrix.total, matrix.accuracy * 100)
+            + String(format: "(%d \(items), accuracy %.1f%%)", matrix.total, matrix.accuracy * 100)
         let warnings = try plotter.draw(name: "confusion", script: matrix.script(title: title, source: latest.path),
                                         data: matrix.data, in: outDirectory)
         report(outDirectory + "/confusion.png", warnings: warnings)

@@ -4,8 +4,12 @@ import Tandem
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify images with a checkpoint: the most likely classes and their probabilities.",
+        abstract: "Classify images, or recognise spoken digits, with a checkpoint: the most likely classes and their probabilities.",
         discussion: """
+        A model trained on --dataset spoken-digits takes sound files (WAV, FLAC, Ogg; any rate and \
+        channel count): each is mixed to mono, resampled to 16 kHz, and its log-mel features are \
+        taken around the loudest part, as in training.
+
         Images are PGM (P2 or P5, 8-bit) or PNG (8- or 16-bit grey, grey+alpha, RGB or RGBA; not \
         interlaced). Colour becomes grey by luma, transparency is laid over black, and pixels are \
         scaled to [0, 1] as in training. Fashion-MNIST draws white clothes on black: invert a \
@@ -14,16 +18,16 @@ struct Predict: ParsableCommand {
         """)
 
     @Option(help: "Checkpoint or exported weights file.") var checkpoint: String
-    @Argument(help: "PGM or PNG images to classify.") var files: [String] = []
+    @Argument(help: "PGM or PNG images to classify (sound files for a speech model).") var files: [String] = []
     @Option(help: "An IDX images file (e.g. t10k-images-idx3-ubyte.gz) to take image --index from.") var idx: String?
     @Option(help: "The image of --idx to classify, counted from 0.") var index: Int?
     @Option(help: "How many classes to show for each image.") var top = 3
     @Flag(help: "Print one JSON object.") var json = false
 
-    /// One image to classify, as the model will see it.
+    /// One image or clip to classify, as the model will see it.
     struct Input {
         var name: String
-        var image: GreyImage
+        var values: [Float]
         var originalSize: (width: Int, height: Int)?
     }
 
@@ -47,7 +51,25 @@ struct Predict: ParsableCommand {
                                   + "tandem predict classifies images")
         }
         let model = try TrainingCheckpoint.model(from: file, path: checkpoint)
-        let size = try Predict.imageSize(of: model, path: checkpoint)
+        let speech = file.metadata["config"]?.split(separator: " ").contains("dataset=spoken-digits") ?? false
+        if speech, idx != nil { throw ValidationError("\(checkpoint) recognises spoken digits: give sound files, not --idx") }
+        let read: (String) throws -> Input
+        if speech {
+            let settings = FrontEndSettings()
+            guard model.inputShape == settings.featureShape else {
+                throw ValidationError("\(checkpoint): the model takes inputs of shape \(model.inputShape), the speech front end makes \(settings.featureShape)")
+            }
+            let frontEnd = LogMelSpectrogram(settings: settings)
+            read = { Input(name: $0, values: frontEnd.features(of: try AudioFile.read($0, sampleRate: settings.sampleRate))) }
+        } else {
+            let size = try Predict.imageSize(of: model, path: checkpoint)
+            read = { path in
+                if AudioFile.looksLikeSound(path) {
+                    throw DataError(path, "is a sound file, but \(checkpoint) classifies images (a speech model is trained with --dataset spoken-digits)")
+                }
+                return Predict.fitted(name: path, image: try ImageFile.read(path: path), to: size)
+            }
+        }
 
         // Every input is read before anything is classified; a file that cannot be read is
         // reported in its own line and the others are still classified (the exit status says
@@ -56,21 +78,23 @@ struct Predict: ParsableCommand {
         var unreadable = 0
         for path in files {
             do {
-                inputs.append(Predict.fitted(name: path, image: try ImageFile.read(path: path), to: size))
+                inputs.append(try read(path))
             } catch {
                 Job.report(error, rank: nil, size: 1)
                 unreadable += 1
             }
         }
         if let idx, let index {
+            let size = try Predict.imageSize(of: model, path: checkpoint)
             inputs.append(Predict.fitted(name: "\(idx)[\(index)]", image: try Predict.idxImage(idx, index: index), to: size))
         }
         defer { if unreadable > 0 { Foundation.exit(1) } }
         if inputs.isEmpty { return }
 
-        let probabilities = try Predict.probabilities(model, inputs.map(\.image))
+        let probabilities = try Predict.probabilities(model, inputs.map(\.values))
         let classCount = model.outputShape.reduce(1, *)
-        let names = classCount == FashionMNIST.classNames.count ? FashionMNIST.classNames : (0..<classCount).map { "class \($0)" }
+        let names = speech ? SpokenDigits.words
+            : classCount == FashionMNIST.classNames.count ? FashionMNIST.classNames : (0..<classCount).map { "class \($0)" }
         var results: [[String: Any]] = []
         for (input, p) in zip(inputs, probabilities) {
             let ranked = p.indices.sorted { (p[$0], $1) > (p[$1], $0) }.prefix(top)
@@ -114,8 +138,8 @@ struct Predict: ParsableCommand {
 
     /// The image at the model's size, noting the original size when it had to be resized.
     static func fitted(name: String, image: GreyImage, to size: (width: Int, height: Int)) -> Input {
-        if image.width == size.width && image.height == size.height { return Input(name: name, image: image) }
-        return Input(name: name, image: image.resized(width: size.width, height: size.height),
+        if image.width == size.width && image.height == size.height { return Input(name: name, values: image.intensities) }
+        return Input(name: name, values: image.resized(width: size.width, height: size.height).intensities,
                      originalSize: (image.width, image.height))
     }
 
@@ -136,15 +160,15 @@ struct Predict: ParsableCommand {
         return GreyImage(width: columns, height: rows, intensities: pixels)
     }
 
-    /// Softmax of the model's outputs, one row per image. A model that already ends in a
+    /// Softmax of the model's outputs, one row per input. A model that already ends in a
     /// Softmax layer outputs probabilities, which are taken as they are.
-    static func probabilities(_ model: Model, _ images: [GreyImage]) throws -> [[Float]] {
+    static func probabilities(_ model: Model, _ inputs: [[Float]]) throws -> [[Float]] {
         let features = model.inputShape.reduce(1, *), classes = model.outputShape.reduce(1, *)
-        var x = [Float](); x.reserveCapacity(images.count * features)
-        for image in images { x += image.intensities }
-        let output = try model.forward(Tensor(shape: [images.count] + model.inputShape, values: x), context: .evaluation)
+        var x = [Float](); x.reserveCapacity(inputs.count * features)
+        for input in inputs { x += input }
+        let output = try model.forward(Tensor(shape: [inputs.count] + model.inputShape, values: x), context: .evaluation)
         let alreadyProbabilities = model.layers.last is Softmax
-        return (0..<images.count).map { row in
+        return (0..<inputs.count).map { row in
             let logits = output.pointer + row * classes
             var p = [Float](repeating: 0, count: classes)
             if alreadyProbabilities {

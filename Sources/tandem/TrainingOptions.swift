@@ -54,7 +54,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
     @Option(parsing: .unconditional, help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
     @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
-    @Option(help: "fashion-mnist, csv (with --csv-train and --csv-test), text (with --text-file), shakespeare (fetched by scripts/setup) or spoken-digits (made by scripts/make-spoken-digits); text data needs a gpt model. Default: shakespeare for a gpt model, else fashion-mnist.") var dataset: DatasetKind?
+    @Option(help: "fashion-mnist, csv (with --csv-train and --csv-test), text (with --text-file), shakespeare (fetched by scripts/setup) or spoken-digits (made by scripts/make-spoken-digits); text data needs a gpt model. Default: shakespeare for a gpt model, spoken-digits for the speech model, else fashion-mnist.") var dataset: DatasetKind?
     @Option(help: "A text file for --dataset text, read as bytes (repeat for several, concatenated in order): the first 90 % trains, the last 10 % validates.")
     var textFile: [String] = []
     @Option(parsing: .unconditional, help: "Evaluate on the validation data every N steps (and at the end).") var evalEvery: Int?
@@ -62,7 +62,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
     @Option(parsing: .unconditional, help: "Train on the first N training samples only.") var trainSubset: Int?
-    @Option(help: "How training varies its samples: for --dataset spoken-digits noise,shift (the default), noise, shift or none.")
+    @Option(help: "How training varies its samples, for --dataset spoken-digits: a comma-separated list of noise, shift, tempo and warp (default: all four), or none.")
     var augment: String?
     @Option(parsing: .unconditional, help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
     @Option(parsing: .unconditional, help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
@@ -74,9 +74,16 @@ struct TrainingOptions: ParsableArguments {
     var collectiveTimeout: Double = 300
     @Option(parsing: .unconditional, help: "Run N simulated ranks as threads of this process (no mpirun).") var simulateRanks: Int?
 
+    /// The data a model is for: Shakespeare for a GPT, the spoken digits for the speech
+    /// preset, Fashion-MNIST otherwise.
+    static func defaultDataset(model: String) -> DatasetKind {
+        if (try? ModelSpec(model).sequenceLength) != nil { return .shakespeare }
+        return model == "speech" ? .spokenDigits : .fashionMNIST
+    }
+
     func validate() throws {
         if let augment, AugmentationKind.list(augment) == nil {
-            throw ValidationError("--augment '\(augment)': give none, or a comma-separated list of noise and shift")
+            throw ValidationError("--augment '\(augment)': give none, or a comma-separated list of noise, shift, tempo and warp")
         }
     }
 
@@ -87,7 +94,7 @@ struct TrainingOptions: ParsableArguments {
         config.optimizer.nesterov = nesterov; config.optimizer.weightDecay = weightDecay
         config.learningRate = lr; config.schedule = schedule; config.warmupSteps = warmup
         config.stepEvery = stepEvery; config.stepGamma = gamma; config.clipNorm = clipNorm
-        config.seed = seed; config.shuffle = shuffle; config.dataset = dataset ?? ((try? ModelSpec(model).sequenceLength) != nil ? .shakespeare : .fashionMNIST); config.dataDirectory = dataDir
+        config.seed = seed; config.shuffle = shuffle; config.dataset = dataset ?? TrainingOptions.defaultDataset(model: model); config.dataDirectory = dataDir
         config.csvTrain = csvTrain; config.csvTest = csvTest; config.textFiles = textFile; config.evalEvery = evalEvery; config.trainSubset = trainSubset
         config.augment = augment.flatMap(AugmentationKind.list)
         config.validationSplit = validationSplit; config.threads = threads

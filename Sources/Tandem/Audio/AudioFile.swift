@@ -85,6 +85,11 @@ public enum AudioFile {
         return Array(output[0..<produced])
     }
 
+    /// Whether a file name ends like a sound file (.wav, .flac, .ogg, .oga, .aiff, .au, .mp3, .opus).
+    public static func looksLikeSound(_ path: String) -> Bool {
+        ["wav", "flac", "ogg", "oga", "opus", "aiff", "aif", "au", "mp3"].contains((path as NSString).pathExtension.lowercased())
+    }
+
     /// The containers `write` knows, by file extension.
     public enum Format: String, CaseIterable {
         case wav, flac, ogg

@@ -51,12 +51,13 @@ public enum FeatureCache {
         return features
     }
 
-    /// Features of every clip and noise file, computed on all cores.
+    /// Features of every clip and noise file, computed on `threads` threads (default: every
+    /// core, at most 8).
     public static func compute(directory: String, clips: [SpokenDigits.Clip], noises: [String],
-                               settings: FrontEndSettings) throws -> Features {
+                               settings: FrontEndSettings, threads: Int? = nil) throws -> Features {
         let perClip = settings.melBands * settings.frames
         var out = [Float](repeating: 0, count: clips.count * perClip)
-        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let threads = max(1, threads ?? min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let failure = FirstError()
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!

@@ -1,10 +1,16 @@
 import Foundation
 
 /// How training varies the clips, so the model learns the word rather than the recording:
-/// background noise at a random signal-to-noise ratio, and a shift in time.
+/// background noise at a random signal-to-noise ratio, a shift in time, a faster or slower
+/// tempo, and a warped frequency axis (a longer or shorter vocal tract: vocal tract length
+/// perturbation, Jaitly & Hinton 2013). All act on the mel band energies, after the cache.
 public struct SpeechAugmentation: Equatable, Sendable {
     /// Frames (10 ms each) a clip may move earlier or later.
     public var maxShiftFrames = 10
+    /// Tempo factors drawn log-uniformly: 1.25 plays the word in 80 % of its time.
+    public var tempo: ClosedRange<Float> = 0.8...1.25
+    /// Frequency-axis factors drawn uniformly: band b takes the energy of band b · factor.
+    public var warp: ClosedRange<Float> = 0.9...1.1
     /// How often a clip gets noise.
     public var noiseProbability: Float = 0.8
     /// Signal-to-noise ratios drawn uniformly, in dB (the signal's power is its window's mean).
@@ -13,7 +19,7 @@ public struct SpeechAugmentation: Equatable, Sendable {
     public init() {}
     /// No noise and no shift.
     public static var none: SpeechAugmentation {
-        var a = SpeechAugmentation(); a.maxShiftFrames = 0; a.noiseProbability = 0; return a
+        var a = SpeechAugmentation(); a.maxShiftFrames = 0; a.noiseProbability = 0; a.tempo = 1...1; a.warp = 1...1; return a
     }
 }
 
@@ -35,7 +41,6 @@ public final class SpokenDigitSet: DataSource {
     public let noise: [[Float]]
     public let augmentation: SpeechAugmentation?
     private let perClip: Int
-    private let scratch = FloatBuffer()
 
     public init(name: String, settings: FrontEndSettings, power: [Float], clips: [SpokenDigits.Clip],
                 noise: [[Float]], augmentation: SpeechAugmentation?) {
@@ -65,7 +70,10 @@ public final class SpokenDigitSet: DataSource {
 
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
         guard let labels = targets.classes else { preconditionFailure("the spoken-digit set's targets are classes") }
-        let mixed = scratch.tensor([perClip]).pointer
+        // Scratch of this call's own: simulated ranks are threads that fill from one shared set.
+        var scratch = [Float](repeating: 0, count: perClip)
+        scratch.withUnsafeMutableBufferPointer { buffer in
+        let mixed = buffer.baseAddress!
         power.withUnsafeBufferPointer { all in
             for (row, index) in indices.enumerated() {
                 labels[row] = Int32(clips[index].label)
@@ -79,19 +87,33 @@ public final class SpokenDigitSet: DataSource {
                 }
             }
         }
+        }
     }
 
-    /// One clip shifted by a random number of frames (silence where it moved away from) with,
-    /// at a random ratio, a random stretch of a random noise added.
+    /// One clip shifted, sped up or slowed down, and warped in frequency by random amounts
+    /// (silence where it moved away from), with, at a random ratio, a random stretch of a
+    /// random noise added. The warps interpolate linearly between neighbouring frames and bands.
     private func vary(_ clip: UnsafePointer<Float>, with a: SpeechAugmentation, rng: inout SplitMix64,
                       into out: UnsafeMutablePointer<Float>) {
         let (bands, frames) = (settings.melBands, settings.frames)
         let shift = a.maxShiftFrames > 0 ? Int(rng.next() % UInt64(2 * a.maxShiftFrames + 1)) - a.maxShiftFrames : 0
+        let tempo = exp(rng.uniform(log(a.tempo.lowerBound), log(a.tempo.upperBound)))
+        let warp = rng.uniform(a.warp.lowerBound, a.warp.upperBound)
+        let centre = Float(frames - 1) / 2
         var signal: Float = 0
         for b in 0..<bands {
+            let sourceBand = min(Float(b) * warp, Float(bands - 1))
+            let b0 = Int(sourceBand), b1 = min(b0 + 1, bands - 1), fb = sourceBand - Float(b0)
             for t in 0..<frames {
-                let source = t - shift
-                let v = source >= 0 && source < frames ? clip[b * frames + source] : 0
+                // Output frame t hears source time centre + (t − centre) · tempo, moved by the shift.
+                let source = centre + (Float(t) - centre) * tempo - Float(shift)
+                var v: Float = 0
+                if source >= 0 && source <= Float(frames - 1) {
+                    let t0 = Int(source), t1 = min(t0 + 1, frames - 1), ft = source - Float(t0)
+                    let low = clip[b0 * frames + t0] * (1 - ft) + clip[b0 * frames + t1] * ft
+                    let high = clip[b1 * frames + t0] * (1 - ft) + clip[b1 * frames + t1] * ft
+                    v = low * (1 - fb) + high * fb
+                }
                 out[b * frames + t] = v
                 signal += v
             }

@@ -54,12 +54,12 @@ public enum ResumePoint: Equatable, Sendable {
     public init(_ text: String) { self = text == "auto" ? .latest : .file(text) }
 }
 
-/// A way training varies samples (`--augment`): spoken digits mix in background noise and
-/// shift clips in time.
+/// A way training varies samples (`--augment`): spoken digits mix in background noise, shift
+/// clips in time, change their tempo and warp their frequency axis.
 public enum AugmentationKind: String, CaseIterable, Sendable {
-    case noise, shift
+    case noise, shift, tempo, warp
 
-    /// "none", or a comma-separated list ("noise,shift"); nil names an unknown kind.
+    /// "none", or a comma-separated list ("noise,shift,tempo,warp"); nil names an unknown kind.
     public static func list(_ text: String) -> [AugmentationKind]? {
         if text == "none" { return [] }
         var kinds: [AugmentationKind] = []

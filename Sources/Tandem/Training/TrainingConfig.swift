@@ -34,7 +34,7 @@ public struct TrainingConfig: Equatable {
     public var evalEvery: Int? = nil
     public var trainSubset: Int? = nil
     /// How training varies its samples (`--augment`); nil: the data set's default (noise and
-    /// shifts for spoken digits, nothing for the others), empty: nothing.
+    /// shifts, tempo and warp for spoken digits, nothing for the others), empty: nothing.
     public var augment: [AugmentationKind]? = nil
     public var validationSplit: Double = 0
     public var runDirectory: String? = nil
@@ -80,6 +80,8 @@ public struct TrainingConfig: Equatable {
         var a = SpeechAugmentation()
         if !augment.contains(.noise) { a.noiseProbability = 0 }
         if !augment.contains(.shift) { a.maxShiftFrames = 0 }
+        if !augment.contains(.tempo) { a.tempo = 1...1 }
+        if !augment.contains(.warp) { a.warp = 1...1 }
         return a
     }
 

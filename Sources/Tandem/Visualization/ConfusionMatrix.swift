@@ -24,30 +24,38 @@ public struct ConfusionMatrix: Equatable {
     }
 
     /// The model's prediction (the largest output) for every sample of `dataset`, counted.
-    /// Runs in chunks so memory stays small whatever the dataset's size.
-    public static func evaluate(_ model: Model, on dataset: Dataset, chunk: Int = 256) throws -> ConfusionMatrix {
+    public static func evaluate(_ model: Model, on dataset: DataSource, chunk: Int = 256) throws -> ConfusionMatrix {
+        var matrix = ConfusionMatrix(classNames: dataset.classNames)
+        for (truth, predicted) in try predictions(of: model, on: dataset, chunk: chunk) {
+            matrix.add(trueClass: truth, predicted: predicted)
+        }
+        return matrix
+    }
+
+    /// (true class, predicted class) of every sample of a data set of one class per sample, in
+    /// order. Runs in chunks so memory stays small whatever the data set's size.
+    public static func predictions(of model: Model, on dataset: DataSource, chunk: Int = 256) throws -> [(truth: Int, predicted: Int)] {
         let inputs = model.inputShape.reduce(1, *), outputs = model.outputShape.reduce(1, *)
         guard inputs == dataset.featuresPerSample else {
             throw PlotError("the model takes \(model.inputShape) inputs, \(dataset.name) has \(dataset.sampleShape)")
         }
-        guard outputs == dataset.classCount else {
-            throw PlotError("the model has \(outputs) outputs, \(dataset.name) has \(dataset.classCount) classes")
+        guard case .classes(let classes, 1) = dataset.targetKind, outputs == classes else {
+            throw PlotError("the model has \(outputs) outputs, \(dataset.name) does not have that many classes, one per sample")
         }
-        var matrix = ConfusionMatrix(classNames: dataset.classNames)
-        let buffer = FloatBuffer()
-        var labels = [Int32](repeating: 0, count: chunk)
+        var result: [(truth: Int, predicted: Int)] = []
+        let batch = BatchBuffer()
         var start = 0
         while start < dataset.count {
             let end = min(start + chunk, dataset.count)
-            let x = buffer.tensor([end - start] + model.inputShape)
-            labels.withUnsafeMutableBufferPointer { dataset.fill(indices: start..<end, into: x.pointer, labels: $0.baseAddress!) }
-            let y = try model.forward(x, context: .evaluation)
-            for row in 0..<(end - start) {
-                matrix.add(trueClass: Int(labels[row]), predicted: argmax(y.pointer + row * outputs, count: outputs))
+            try batch.fill(from: dataset, indices: Array(start..<end)[...]) { x, targets in
+                let y = try model.forward(x, context: .evaluation)
+                for row in 0..<(end - start) {
+                    result.append((Int(targets.classes[row]), argmax(y.pointer + row * outputs, count: outputs)))
+                }
             }
             start = end
         }
-        return matrix
+        return result
     }
 
     /// The index of the largest value; the first of equals; 0 if none compares (all NaN).
@@ -80,7 +88,7 @@ public struct ConfusionMatrix: Equatable {
             "set title \(Gnuplot.quoted(title))",
             "set xlabel 'predicted class'",
             "set ylabel 'true class'",
-            "set cblabel 'test images'",
+            "set cblabel 'test samples'",
             "set size square",
             "unset key",
             "set xrange [-0.5:\(Double(n) - 0.5)]",

@@ -54,7 +54,7 @@ final class ConfusionMatrixTests: XCTestCase {
         XCTAssertTrue(script.contains("set title 'Confusion ''test'''"), script)
         XCTAssertTrue(script.contains("set xlabel 'predicted class'"), script)
         XCTAssertTrue(script.contains("set ylabel 'true class'"), script)
-        XCTAssertTrue(script.contains("set cblabel 'test images'"), script)
+        XCTAssertTrue(script.contains("set cblabel 'test samples'"), script)
         XCTAssertTrue(script.contains("'confusion.dat' matrix using 1:2:3 with image"), script)
         for (i, name) in FashionMNIST.classNames.enumerated() {
             let tic = "'\(name)' \(i)"
