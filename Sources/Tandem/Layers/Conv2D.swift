@@ -42,7 +42,14 @@ public final class Conv2D: FusingLayer {
     private let winograd: WinogradConvolution?
 
     private var weight: ParameterView!
-    private var bias: ParameterView!
+    private var bias: ParameterView?
+    /// Whether the layer has a bias. A convolution followed by batch normalisation has none:
+    /// the normalisation subtracts any per-channel constant, so such a bias would get a zero
+    /// gradient and be moved only by rounding noise (which Adam amplifies).
+    public let hasBias: Bool
+    /// Zeros in place of the bias, and where its gradient goes, when there is none.
+    private let noBias = FloatBuffer()
+    private let noBiasGradient = FloatBuffer()
     private var input: Tensor?
     private var geometry: WindowGeometry?
     /// im2col of the last input in forward; dcols in backward.
@@ -60,14 +67,18 @@ public final class Conv2D: FusingLayer {
     /// passes over a CNN's largest activations (the ReLU layer then passes values through).
     public private(set) var appliesReLU = false
 
+    /// `bias: false` computes by im2col (Winograd's method here keeps a bias).
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil) {
+                workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0,
                      "Conv2D needs positive channels, kernel and stride and a padding ≥ 0")
+        precondition(bias || algorithm != .winograd, "Conv2D's Winograd method needs a bias")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         self.workspaceLimit = max(1, workspaceLimit)
-        let winogradSuits = WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
+        hasBias = bias
+        noBias.reserve(outChannels); noBiasGradient.reserve(outChannels)
+        let winogradSuits = bias && WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
         self.algorithm = algorithm ?? (winogradSuits ? .winograd : .im2col)
         precondition(self.algorithm == .im2col || WinogradConvolution.handles(kernel: kernel, stride: stride),
                      "Conv2D's Winograd method handles 5×5 kernels at stride 1 only")
@@ -77,7 +88,13 @@ public final class Conv2D: FusingLayer {
     }
 
     public var summary: String {
-        "Conv2D(\(inChannels) → \(outChannels), \(kernel)×\(kernel), stride \(stride), padding \(padding))"
+        "Conv2D(\(inChannels) → \(outChannels), \(kernel)×\(kernel), stride \(stride), padding \(padding)\(hasBias ? "" : ", no bias"))"
+    }
+
+    /// The same convolution without a bias (for one that batch normalisation follows).
+    public func withoutBias() -> Conv2D {
+        Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
+               workspaceLimit: workspaceLimit, algorithm: algorithm == .winograd ? nil : algorithm, bias: false)
     }
 
     private func windows(_ shape: [Int]) throws -> WindowGeometry {
@@ -97,12 +114,12 @@ public final class Conv2D: FusingLayer {
     /// activations through ReLU; biases start at zero.
     public var parameterSpecs: [ParameterSpec] {
         let fanIn = inChannels * kernel * kernel
-        return [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel],
-                              initializer: .uniform(bound: WeightInit.kaiming.bound(fanIn: fanIn, fanOut: outChannels))),
-                ParameterSpec(name: "bias", shape: [outChannels], initializer: .zeros)]
+        let weight = ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel],
+                                   initializer: .uniform(bound: WeightInit.kaiming.bound(fanIn: fanIn, fanOut: outChannels)))
+        return hasBias ? [weight, ParameterSpec(name: "bias", shape: [outChannels], initializer: .zeros)] : [weight]
     }
 
-    public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = parameters[1] }
+    public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = hasBias ? parameters[1] : nil }
 
     public func fuse(with next: Layer) {
         guard let activation = next as? Activation, case .relu = activation.function else { return }
@@ -124,7 +141,7 @@ public final class Conv2D: FusingLayer {
         geometry = g
         let y = output.tensor([input.batch, outChannels, g.outputHeight, g.outputWidth])
         if let winograd {
-            winograd.forward(input, geometry: g, weight: weight.value, bias: bias.value, relu: appliesReLU, into: y.pointer)
+            winograd.forward(input, geometry: g, weight: weight.value, bias: bias!.value, relu: appliesReLU, into: y.pointer)
             return y
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
@@ -137,7 +154,7 @@ public final class Conv2D: FusingLayer {
                          a: weight.value, lda: patch, b: columns.pointer, ldb: width,
                          beta: 0, c: channelMajor.pointer, ldc: width)
             Conv2D.toSampleMajor(channelMajor.pointer, channels: outChannels, samples: count, plane: plane,
-                                 adding: bias.value, relu: appliesReLU, into: y.pointer + first * outChannels * plane)
+                                 adding: bias?.value ?? noBias.pointer, relu: appliesReLU, into: y.pointer + first * outChannels * plane)
         }
         columnsHoldInput = step >= batch
         return y
@@ -148,20 +165,20 @@ public final class Conv2D: FusingLayer {
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
         if let winograd {
             winograd.backward(gradOutput, input: input, geometry: g, reluOutput: appliesReLU ? output.pointer : nil,
-                              weight: weight, bias: bias, inputGradient: dx?.pointer)
+                              weight: weight, bias: bias!, inputGradient: dx?.pointer)
             return dx
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
         let step = slice(g, batch: batch)
         // Another user of these parameters may have written their gradients this step already.
-        let addToWeight = weight.gradientAccumulates(), addToBias = bias.gradientAccumulates()
+        let addToWeight = weight.gradientAccumulates(), addToBias = bias?.gradientAccumulates() ?? false
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
             let accumulate = first > 0   // later slices add onto the first slice's gradients
             let offset = first * outChannels * plane
             Conv2D.toChannelMajor(gradOutput.pointer + offset, reluOutput: appliesReLU ? output.pointer + offset : nil,
                                   channels: outChannels, samples: count, plane: plane, into: channelMajor.pointer,
-                                  biasGradient: bias.gradient, accumulate: accumulate || addToBias)
+                                  biasGradient: bias?.gradient ?? noBiasGradient.pointer, accumulate: accumulate || addToBias)
             if !columnsHoldInput { unfold(input, first: first, count: count, g) }
             // dW = dY · colsᵀ
             Kernels.gemm(.no, .yes, m: outChannels, n: patch, k: width,

@@ -42,6 +42,14 @@ enum ConvolutionalSpecs {
         case "flatten":
             guard argument == nil else { throw unreadable(name, argument, "flatten (no argument)") }
             return Flatten()
+        case "batchnorm", "bn":
+            guard argument == nil else { throw unreadable(name, argument, "\(name) (no argument: the channels are the input's first dimension)") }
+            guard let channels = shape.first, channels > 0 else { throw unreadable(name, argument, "\(name) after a layer with channels") }
+            return BatchNorm(channels)
+        case "gap", "globalavgpool":
+            guard argument == nil else { throw unreadable(name, argument, "\(name) (no argument)") }
+            _ = try inputChannels(name, argument, shape)
+            return GlobalAveragePool()
         case "dropout":
             let form = "dropout:P with 0 ≤ P < 1, e.g. dropout:0.5"
             guard let argument else { return Dropout(0.5, stream: UInt64(index)) }

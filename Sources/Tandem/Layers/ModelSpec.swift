@@ -98,6 +98,13 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
             } else {
                 throw ModelSpecError("model spec '\(text)': cannot read layer '\(item)'")
             }
+            // Batch normalisation cancels a per-channel constant, so the layer before it loses its
+            // bias (as torchvision's ResNets have none): a bias there would be moved by rounding noise alone.
+            if layer is BatchNorm, let conv = layers.last as? Conv2D, conv.hasBias {
+                layers[layers.count - 1] = conv.withoutBias()
+            } else if layer is BatchNorm, let dense = layers.last as? Linear, dense.hasBias, dense.weightTie == nil {
+                layers[layers.count - 1] = Linear(dense.inputs, dense.outputs, weightInit: dense.weightInit, positionwise: dense.positionwise, bias: false)
+            }
             shape = try layer.outputShape(forInput: shape)
             layers.append(layer)
         }

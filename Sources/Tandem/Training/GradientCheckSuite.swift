@@ -53,6 +53,20 @@ public enum GradientCheckSuite {
                         Linear(4, 6), Activation(.tanh),
                         Linear(6, 6, weightTiedTo: ParameterTie(owner: first, name: "weight"))]
             }),
+            // Batch normalisation in training mode: the statistics come from the batch, so every
+            // input's gradient runs through the mean and variance of all the others too.
+            ("BatchNorm (2-D, training)", [3, 4, 4],
+             { [BatchNorm(3), Activation(.tanh), Flatten(), Linear(48, 4)] }),
+            ("BatchNorm (1-D, training)", [5], { [Linear(5, 6), BatchNorm(6), Activation(.tanh), Linear(6, 3)] }),
+            ("GlobalAveragePool", [3, 4, 5], { [Conv2D(inChannels: 3, outChannels: 4, kernel: 3, padding: 1), GlobalAveragePool(), Linear(4, 3)] }),
+            // A basic residual block with a projection shortcut: conv-BN-ReLU-conv-BN, plus a
+            // strided 1×1 convolution and BN on the shortcut, then ReLU.
+            ("Residual block (projection shortcut, BatchNorm)", [2, 6, 6], {
+                [Residual(Sequential(Conv2D(inChannels: 2, outChannels: 3, kernel: 3, stride: 2, padding: 1), BatchNorm(3),
+                                     Activation(.tanh), Conv2D(inChannels: 3, outChannels: 3, kernel: 3, padding: 1), BatchNorm(3)),
+                          shortcut: Sequential(Conv2D(inChannels: 2, outChannels: 3, kernel: 1, stride: 2), BatchNorm(3))),
+                 Activation(.tanh), GlobalAveragePool(), Linear(3, 2)]
+            }),
         ]
         return cases
     }

@@ -1,0 +1,155 @@
+import Foundation
+
+/// Batch normalisation (Ioffe & Szegedy, 2015) whose statistics are those of the *global*
+/// batch, so one process and P ranks compute the same network.
+///
+///     training:    y = γ · (x − μ_B) / √(σ²_B + ε) + β        μ_B, σ²_B over the global batch
+///     evaluation:  y = γ · (x − running_mean) / √(running_var + ε) + β
+///
+/// Channels are the first dimension of a sample: [C] for dense features (PyTorch's
+/// BatchNorm1d), [C, H, W] for images (BatchNorm2d); the statistics of a channel run over every
+/// sample and every position. PyTorch normalises each rank's shard with its own statistics
+/// (SyncBatchNorm being its GPU-only remedy); here each rank forms per-channel sums and sums of
+/// squares over its shard and the ranks add them through `LayerCollectives` — one small sum
+/// in forward, and in backward the two sums the input gradient needs:
+///
+///     dx = γ / (M √(σ² + ε)) · (M · dy − Σ dy − x̂ · Σ dy · x̂)       M: values per channel
+///
+/// The running statistics (momentum 0.1, unbiased variance, as PyTorch) and the count of
+/// batches are buffers: checkpoints keep them under PyTorch's names (`running_mean`,
+/// `running_var`, `num_batches_tracked`), and no optimizer, clipping or gradient path touches
+/// them. Every rank updates its own copy with the same global statistics.
+public final class BatchNorm: Layer {
+    public let channels: Int
+    public let epsilon: Float
+    public let momentum: Float
+
+    private var weight: ParameterView!
+    private var bias: ParameterView!
+    private var runningMean: ParameterView!
+    private var runningVar: ParameterView!
+    private var batchesTracked: ParameterView!
+    /// x̂ of the last training forward, and 1/√(σ² + ε) per channel.
+    private let normalised = FloatBuffer()
+    private var inverseStd: [Float] = []
+    private var sums: [Double] = []
+    private let output = FloatBuffer()
+    private let gradInput = FloatBuffer()
+
+    public init(_ channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        precondition(channels > 0, "a batch normalisation needs channels")
+        self.channels = channels; self.epsilon = epsilon; self.momentum = momentum
+    }
+
+    public var summary: String { "BatchNorm(\(channels))" }
+
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        guard shape.first == channels else {
+            throw ModelSpecError("\(summary) normalises \(channels) channels (the first dimension) but receives shape \(shape)")
+        }
+        return shape
+    }
+
+    public var parameterSpecs: [ParameterSpec] {
+        [ParameterSpec(name: "weight", shape: [channels], initializer: .constant(1)),
+         ParameterSpec(name: "bias", shape: [channels], initializer: .zeros),
+         ParameterSpec(name: "running_mean", shape: [channels], initializer: .zeros, trainable: false),
+         ParameterSpec(name: "running_var", shape: [channels], initializer: .constant(1), trainable: false),
+         ParameterSpec(name: "num_batches_tracked", shape: [], initializer: .zeros, trainable: false)]
+    }
+
+    public func bind(_ parameters: [ParameterView]) {
+        weight = parameters[0]; bias = parameters[1]
+        runningMean = parameters[2]; runningVar = parameters[3]; batchesTracked = parameters[4]
+    }
+
+    public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
+        let (c, spatial, n) = (channels, input.count / max(input.batch * channels, 1), input.batch)
+        let x = input.pointer, y = output.tensor(input.shape)
+        if !context.training {
+            for ch in 0..<c {
+                let scale = weight.value[ch] / (runningVar.value[ch] + epsilon).squareRoot()
+                let shift = bias.value[ch] - runningMean.value[ch] * scale
+                for s in 0..<n { Self.affine(x + (s * c + ch) * spatial, count: spatial, scale: scale, shift: shift, into: y.pointer + (s * c + ch) * spatial) }
+            }
+            return y
+        }
+        // Σx and Σx² per channel over this shard, and the count, summed over the ranks.
+        if sums.count != 2 * c + 1 { sums = [Double](repeating: 0, count: 2 * c + 1) }
+        for i in sums.indices { sums[i] = 0 }
+        for s in 0..<n {
+            for ch in 0..<c {
+                let row = x + (s * c + ch) * spatial
+                var total = 0.0, squares = 0.0
+                for i in 0..<spatial { let v = Double(row[i]); total += v; squares += v * v }
+                sums[ch] += total; sums[c + ch] += squares
+            }
+        }
+        sums[2 * c] = Double(n * spatial)
+        try context.collectives.sum(&sums)
+        let count = sums[2 * c]
+        let xhat = normalised.tensor(input.shape)
+        if inverseStd.count != c { inverseStd = [Float](repeating: 0, count: c) }
+        for ch in 0..<c {
+            let mean = sums[ch] / count
+            let variance = max(sums[c + ch] / count - mean * mean, 0)
+            let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+            inverseStd[ch] = inverse
+            // PyTorch keeps the unbiased variance, n/(n − 1) of the batch's.
+            let unbiased = count > 1 ? variance * count / (count - 1) : variance
+            runningMean.value[ch] = (1 - momentum) * runningMean.value[ch] + momentum * Float(mean)
+            runningVar.value[ch] = (1 - momentum) * runningVar.value[ch] + momentum * Float(unbiased)
+            let (gamma, beta, m) = (weight.value[ch], bias.value[ch], Float(mean))
+            for s in 0..<n {
+                let offset = (s * c + ch) * spatial
+                Self.affine(x + offset, count: spatial, scale: inverse, shift: -m * inverse, into: xhat.pointer + offset)
+                Self.affine(xhat.pointer + offset, count: spatial, scale: gamma, shift: beta, into: y.pointer + offset)
+            }
+        }
+        batchesTracked.value[0] += 1
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
+        let (c, spatial, n) = (channels, gradOutput.count / max(gradOutput.batch * channels, 1), gradOutput.batch)
+        let dy = gradOutput.pointer, xhat = normalised.pointer
+        // Σ dy and Σ dy·x̂ per channel over this shard: the shard's dβ and dγ, and (summed over
+        // the ranks) what the input gradient needs.
+        for i in sums.indices { sums[i] = 0 }
+        for s in 0..<n {
+            for ch in 0..<c {
+                let offset = (s * c + ch) * spatial
+                var total = 0.0, projected = 0.0
+                for i in 0..<spatial { total += Double(dy[offset + i]); projected += Double(dy[offset + i] * xhat[offset + i]) }
+                sums[ch] += total; sums[c + ch] += projected
+            }
+        }
+        let (betaAccumulates, gammaBeta) = (bias.gradientBeta(), weight.gradientBeta())
+        for ch in 0..<c {
+            bias.gradient[ch] = Float(sums[ch]) + betaAccumulates * bias.gradient[ch]
+            weight.gradient[ch] = Float(sums[c + ch]) + gammaBeta * weight.gradient[ch]
+        }
+        sums[2 * c] = Double(n * spatial)
+        // Every rank sums, whether or not it needs dx: a collective is everyone's.
+        try context.collectives.sum(&sums)
+        guard needsInputGradient else { return nil }
+        let count = sums[2 * c]
+        let dx = gradInput.tensor(gradOutput.shape)
+        for ch in 0..<c {
+            let k = weight.value[ch] * inverseStd[ch]
+            let meanDy = Float(sums[ch] / count), meanProjected = Float(sums[c + ch] / count)
+            for s in 0..<n {
+                let offset = (s * c + ch) * spatial
+                for i in 0..<spatial {
+                    dx.pointer[offset + i] = k * (dy[offset + i] - meanDy - xhat[offset + i] * meanProjected)
+                }
+            }
+        }
+        return dx
+    }
+
+    @inline(__always)
+    static func affine(_ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, into y: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { y[i] = x[i] * scale + shift }
+    }
+}

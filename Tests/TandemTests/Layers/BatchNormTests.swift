@@ -1,0 +1,76 @@
+import Foundation
+import Tandem
+import XCTest
+
+/// Batch normalisation: statistics of the global batch, PyTorch's running statistics as
+/// buffers, evaluation from them, and a gradient check that a wrong backward fails.
+final class BatchNormTests: XCTestCase {
+    func randomInput(_ shape: [Int], seed: UInt64 = 3) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in rng.uniform(-2, 3) })
+    }
+
+    /// The values of the buffer whose name ends in `suffix`.
+    func buffer(_ model: Model, _ suffix: String) -> [Float] {
+        guard let slot = model.buffers.slots.first(where: { $0.name.hasSuffix(suffix) }) else { return [] }
+        return Array(UnsafeBufferPointer(start: model.buffers.values + slot.offset, count: slot.count))
+    }
+
+    func testTrainingNormalisesEachChannelAndUpdatesRunningStatisticsAsPyTorch() throws {
+        let norm = BatchNorm(3)
+        let model = try Model(norm, inputShape: [3, 4, 5])
+        model.initializeParameters(seed: 1)   // γ = 1, β = 0, running mean 0, running variance 1
+        let x = randomInput([6, 3, 4, 5])
+        let y = try model.forward(x, context: ForwardContext(training: true))
+        let values = 6 * 20
+        for ch in 0..<3 {
+            var xs: [Double] = [], ys: [Double] = []
+            for s in 0..<6 { for i in 0..<20 { xs.append(Double(x.pointer[(s * 3 + ch) * 20 + i])); ys.append(Double(y.pointer[(s * 3 + ch) * 20 + i])) } }
+            let mean = xs.reduce(0, +) / Double(values)
+            let variance = xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values)
+            XCTAssertEqual(ys.reduce(0, +) / Double(values), 0, accuracy: 1e-5)
+            XCTAssertEqual(ys.reduce(0) { $0 + $1 * $1 } / Double(values), variance / (variance + 1e-5), accuracy: 1e-4)
+            XCTAssertEqual(Double(buffer(model, "running_mean")[ch]), 0.1 * mean, accuracy: 1e-5)
+            XCTAssertEqual(Double(buffer(model, "running_var")[ch]), 0.9 + 0.1 * variance * Double(values) / Double(values - 1), accuracy: 1e-5)
+        }
+        XCTAssertEqual(buffer(model, "num_batches_tracked"), [1])
+        // Evaluation normalises with the running statistics, and changes none of them.
+        let before = Array(UnsafeBufferPointer(start: model.buffers.values, count: model.buffers.count))
+        let z = try model.forward(x, context: .evaluation)
+        let mean = buffer(model, "running_mean"), variance = buffer(model, "running_var")
+        for i in [0, 17, 119, 250, 359] {
+            let ch = (i / 20) % 3
+            XCTAssertEqual(z.pointer[i], (x.pointer[i] - mean[ch]) / (variance[ch] + 1e-5).squareRoot(), accuracy: 1e-5)
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: model.buffers.values, count: model.buffers.count)), before)
+    }
+
+    func testParametersAndBuffersCarryPyTorchNames() throws {
+        let model = try ModelSpec("conv:4x3p1,bn,relu,gap,linear:10").build(inputShape: [1, 8, 8])
+        // The convolution before the normalisation has no bias (the normalisation's β is it).
+        XCTAssertEqual(model.arena.slots.map(\.name), ["0.weight", "1.weight", "1.bias", "4.weight", "4.bias"])
+        XCTAssertEqual(model.buffers.slots.map(\.name), ["1.running_mean", "1.running_var", "1.num_batches_tracked"])
+        XCTAssertEqual(model.buffers.slots.last?.shape, [])
+        XCTAssertThrowsError(try ModelSpec("linear:10,bn:3").build(inputShape: [5])) { error in
+            XCTAssertTrue("\(error)".contains("no argument"), "\(error)")
+        }
+    }
+
+    func testGradientChecksPassAndAWrongBackwardFails() throws {
+        let names = ["BatchNorm (2-D, training)", "BatchNorm (1-D, training)", "GlobalAveragePool",
+                     "Residual block (projection shortcut, BatchNorm)"]
+        for (name, shape, layers) in GradientCheckSuite.models() where names.contains(name) {
+            let result = GradientCheck.check(model: try Model(layers(), inputShape: shape), batch: 3, name: name)
+            XCTAssertTrue(result.passed, result.description)
+        }
+        XCTAssertEqual(GradientCheckSuite.models().filter { names.contains($0.name) }.count, 4)
+        // A backward that forgets the term through the variance (x̂ · Σ dy·x̂): its input
+        // gradient is then off by that term, and the check must see it.
+        let faulty = FaultyLayer(BatchNorm(3)) { _, dx in
+            guard let dx else { return }
+            for i in 0..<dx.count where i % 7 == 0 { dx.pointer[i] *= 1.05 }
+        }
+        let model = try Model([faulty, Activation(.tanh), Flatten(), Linear(48, 4)], inputShape: [3, 4, 4])
+        XCTAssertFalse(GradientCheck.check(model: model, batch: 3, name: "faulty BatchNorm").passed)
+    }
+}
