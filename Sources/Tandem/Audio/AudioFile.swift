@@ -38,21 +38,28 @@ public enum AudioFile {
             throw DataError(path, "has \(channels) channels at \(rate) Hz; a sound file needs at least one channel and a positive rate")
         }
         guard frames > 0 else { throw DataError(path, "contains no audio (zero samples)") }
+        guard rate <= 768_000 else { throw DataError(path, "has a sample rate of \(rate) Hz; Tandem reads rates up to 768 kHz") }
         guard Double(frames) / Double(rate) <= longestSeconds else {
             throw DataError(path, String(format: "is %.0f s long; Tandem reads clips of at most %.0f s",
                                          Double(frames) / Double(rate), longestSeconds))
         }
-        var interleaved = [Float](repeating: 0, count: frames * channels)
-        let read = interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) }
-        // A file cut short reads fewer frames than its header promised: keep what is there.
-        guard read > 0 else { throw DataError(path, "is damaged: its header promises \(frames) samples but none can be decoded") }
-        var mono = [Float](repeating: 0, count: Int(read))
+        // Blocks of frames, each mixed down at once: memory holds the mono signal, never all
+        // channels of a long many-channel file. A file cut short yields fewer frames than its
+        // header promised: what is there is kept.
+        var mono = [Float](); mono.reserveCapacity(min(frames, 1 << 24))
+        let block = 16_384
+        var interleaved = [Float](repeating: 0, count: block * channels)
         let scale = 1 / Float(channels)
-        for frame in 0..<Int(read) {
-            var sum: Float = 0
-            for channel in 0..<channels { sum += interleaved[frame * channels + channel] }
-            mono[frame] = sum * scale
+        while mono.count < frames {
+            let read = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(block)) })
+            if read <= 0 { break }
+            for frame in 0..<read {
+                var sum: Float = 0
+                for channel in 0..<channels { sum += interleaved[frame * channels + channel] }
+                mono.append(sum * scale)
+            }
         }
+        guard !mono.isEmpty else { throw DataError(path, "is damaged: its header promises \(frames) samples but none can be decoded") }
         // Floating-point files can hold anything; NaN or infinity would poison every feature.
         guard mono.allSatisfy({ $0.isFinite }) else { throw DataError(path, "contains samples that are not finite numbers") }
         return (mono, rate)

@@ -64,9 +64,11 @@ final class AudioFileTests: XCTestCase {
         try AudioFile.write([], sampleRate: 16_000, to: "\(directory)/silent.wav")   // a header and no samples
         try sox("-n -r 8000 -b 8 \(directory)/long.wav synth 700 sine 440")         // 11 minutes
         try AudioFile.write([0.1, .nan, 0.2], sampleRate: 16_000, to: "\(directory)/nan.wav")
+        try sox("-n -r 1000000 \(directory)/megahertz.wav synth 0.01 sine 440")                   // 1 MHz
         let cases: [(String, String)] = [
             ("missing.wav", "no such file"), ("empty.wav", "not a readable sound file"), ("text.wav", "not a readable sound file"),
             ("silent.wav", "contains no audio"), ("long.wav", "at most 600 s"), ("", "is a directory"),
+            ("megahertz.wav", "rates up to 768 kHz"),
         ]
         for (name, problem) in cases {
             let path = "\(directory)/\(name)"
