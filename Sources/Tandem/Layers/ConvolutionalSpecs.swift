@@ -42,6 +42,12 @@ enum ConvolutionalSpecs {
         case "flatten":
             guard argument == nil else { throw unreadable(name, argument, "flatten (no argument)") }
             return Flatten()
+        case "resblock":
+            let form = "resblock:OUT with optional sS (the stride of its first convolution), e.g. resblock:32s2"
+            let (head, options) = try parse(name, argument, options: ["s"], form: form)
+            guard let outputs = Int(head), outputs > 0, (options["s"] ?? 1) > 0 else { throw unreadable(name, argument, form) }
+            let channels = try inputChannels(name, argument, shape)
+            return BasicBlock(inChannels: channels, outChannels: outputs, stride: options["s"] ?? 1)
         case "batchnorm", "bn":
             guard argument == nil else { throw unreadable(name, argument, "\(name) (no argument: the channels are the input's first dimension)") }
             guard let channels = shape.first, channels > 0 else { throw unreadable(name, argument, "\(name) after a layer with channels") }

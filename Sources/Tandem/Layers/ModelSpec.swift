@@ -57,6 +57,9 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         // head that keeps the time axis (flattened, not averaged: averaging over time loses
         // the order of a word's sounds).
         "speech": "conv:16x3p1,relu,maxpool:2,conv:32x3p1,relu,maxpool:2,conv:64x3p1,relu,maxpool:2,flatten,dropout:0.3,linear:128,relu,dropout:0.3,linear:10",
+        // A small residual network for 28×28 images: a 3×3 stem, three stages of two basic
+        // blocks at 16, 32 and 64 channels (strides 1, 2, 2), global pooling, a dense layer.
+        "resnet": "conv:16x3p1,bn,relu,resblock:16,resblock:16,resblock:32s2,resblock:32,resblock:64s2,resblock:64,gap,linear:10",
         // A byte-level GPT for Shakespeare (about 0.84 M parameters).
         "gpt": "gpt:layers=4,heads=4,dim=128,context=128",
     ]

@@ -67,6 +67,10 @@ public enum GradientCheckSuite {
                           shortcut: Sequential(Conv2D(inChannels: 2, outChannels: 3, kernel: 1, stride: 2), BatchNorm(3))),
                  Activation(.tanh), GlobalAveragePool(), Linear(3, 2)]
             }),
+            // torchvision's basic block, ReLUs included: the inputs are drawn in ±1 and the block
+            // is small, so few checked coordinates sit within a step of a ReLU kink.
+            ("BasicBlock (stride 2, projection)", [2, 5, 5],
+             { [BasicBlock(inChannels: 2, outChannels: 3, stride: 2), GlobalAveragePool(), Linear(3, 2)] }),
         ]
         return cases
     }

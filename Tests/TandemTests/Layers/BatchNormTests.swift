@@ -56,14 +56,30 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
+    func testResNetPresetHasTorchvisionBlockNames() throws {
+        let model = try ModelSpec("resnet").build(inputShape: [1, 28, 28])
+        XCTAssertEqual(model.outputShape, [10])
+        let names = Set(model.arena.slots.map(\.name) + model.buffers.slots.map(\.name))
+        for name in ["0.weight", "1.weight", "1.running_var", "3.conv1.weight", "3.bn1.bias", "3.conv2.weight", "3.bn2.running_mean",
+                     "5.downsample.0.weight", "5.downsample.1.num_batches_tracked", "7.downsample.1.weight", "10.weight", "10.bias"] {
+            XCTAssertTrue(names.contains(name), "\(name) in \(names.sorted())")
+        }
+        XCTAssertFalse(names.contains("0.bias"), "the stem's convolution has no bias: bn follows it")
+        XCTAssertFalse(names.contains("3.downsample.0.weight"), "a block that keeps shape and stride has an identity shortcut")
+        XCTAssertEqual(model.arena.slot(named: "5.conv1.weight")?.shape, [32, 16, 3, 3])
+        XCTAssertThrowsError(try ModelSpec("conv:4x3p1,resblock:8x2").build(inputShape: [1, 8, 8])) { error in
+            XCTAssertTrue("\(error)".contains("resblock:OUT"), "\(error)")
+        }
+    }
+
     func testGradientChecksPassAndAWrongBackwardFails() throws {
         let names = ["BatchNorm (2-D, training)", "BatchNorm (1-D, training)", "GlobalAveragePool",
-                     "Residual block (projection shortcut, BatchNorm)"]
+                     "Residual block (projection shortcut, BatchNorm)", "BasicBlock (stride 2, projection)"]
         for (name, shape, layers) in GradientCheckSuite.models() where names.contains(name) {
             let result = GradientCheck.check(model: try Model(layers(), inputShape: shape), batch: 3, name: name)
             XCTAssertTrue(result.passed, result.description)
         }
-        XCTAssertEqual(GradientCheckSuite.models().filter { names.contains($0.name) }.count, 4)
+        XCTAssertEqual(GradientCheckSuite.models().filter { names.contains($0.name) }.count, 5)
         // A backward that forgets the term through the variance (x̂ · Σ dy·x̂): its input
         // gradient is then off by that term, and the check must see it.
         let faulty = FaultyLayer(BatchNorm(3)) { _, dx in

@@ -1,0 +1,75 @@
+/// The basic block of a residual network (He et al., 2016), laid out as torchvision's
+/// `BasicBlock` so that checkpoints carry its names (`conv1`, `bn1`, `conv2`, `bn2`,
+/// `downsample.0`, `downsample.1`):
+///
+///     y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+///
+/// The convolutions are 3×3 without bias (batch normalisation follows each); the first has the
+/// block's stride. The shortcut is the identity, or — when the stride or the channels change —
+/// a strided 1×1 convolution and a batch normalisation (`downsample`).
+public final class BasicBlock: Layer {
+    public let conv1: Conv2D
+    public let bn1: BatchNorm
+    public let conv2: Conv2D
+    public let bn2: BatchNorm
+    public let downsample: Sequential?
+    private let relu1 = Activation(.relu)
+    private let relu2 = Activation(.relu)
+    private let sum = FloatBuffer()
+    private let gradInput = FloatBuffer()
+
+    public init(inChannels: Int, outChannels: Int, stride: Int = 1) {
+        conv1 = Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: stride, padding: 1, bias: false)
+        bn1 = BatchNorm(outChannels)
+        conv2 = Conv2D(inChannels: outChannels, outChannels: outChannels, kernel: 3, padding: 1, bias: false)
+        bn2 = BatchNorm(outChannels)
+        downsample = stride != 1 || inChannels != outChannels
+            ? Sequential(named: [("0", Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, bias: false)),
+                                 ("1", BatchNorm(outChannels))])
+            : nil
+    }
+
+    public var summary: String {
+        "BasicBlock(\(conv1.inChannels) → \(conv1.outChannels), stride \(conv1.stride)\(downsample == nil ? "" : ", projection"))"
+    }
+
+    public var children: [(name: String, layer: Layer)] {
+        [("conv1", conv1), ("bn1", bn1), ("relu", relu1), ("conv2", conv2), ("bn2", bn2), ("relu2", relu2)]
+            + (downsample.map { [("downsample", $0)] } ?? [])
+    }
+
+    public func outputShape(forInput shape: [Int]) throws -> [Int] {
+        let main = try conv2.outputShape(forInput: conv1.outputShape(forInput: shape))
+        let side = try downsample?.outputShape(forInput: shape) ?? shape
+        guard main == side else {
+            throw ModelSpecError("\(summary): the block gives \(main) but its shortcut \(side) for input \(shape)")
+        }
+        return main
+    }
+
+    public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
+        let h = try relu1.forward(try bn1.forward(try conv1.forward(input, context: context), context: context), context: context)
+        let main = try bn2.forward(try conv2.forward(h, context: context), context: context)
+        let side = try downsample?.forward(input, context: context) ?? input
+        let y = sum.tensor(main.shape)
+        Kernels.add(main.pointer, side.pointer, into: y.pointer, count: y.count)
+        return try relu2.forward(y, context: context)
+    }
+
+    public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
+        // Reverse of forward: the last ReLU, then the shortcut (it ran last), then the main branch.
+        guard let dSum = try context.backward(relu2, gradOutput, needsInputGradient: true) else {
+            preconditionFailure("BasicBlock.backward: the ReLU returned no gradient")
+        }
+        var fromSide = dSum
+        if let downsample, let g = try context.backward(downsample, dSum, needsInputGradient: needsInputGradient) { fromSide = g }
+        var g = try context.backward(bn2, dSum, needsInputGradient: true)!
+        g = try context.backward(conv2, g, needsInputGradient: true)!
+        g = try context.backward(relu1, g, needsInputGradient: true)!
+        g = try context.backward(bn1, g, needsInputGradient: true)!
+        guard let main = try context.backward(conv1, g, needsInputGradient: needsInputGradient), needsInputGradient else { return nil }
+        let dx = gradInput.tensor(main.shape)
+        Kernels.add(main.pointer, fromSide.pointer, into: dx.pointer, count: dx.count)
+        return dx
+    }
+}
