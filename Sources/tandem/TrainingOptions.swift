@@ -62,7 +62,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
     @Option(parsing: .unconditional, help: "Train on the first N training samples only.") var trainSubset: Int?
-    @Option(help: "How training varies its samples, for --dataset spoken-digits: a comma-separated list of noise, shift, tempo and warp (default: all four), or none.")
+    @Option(help: "How training varies its samples: for --dataset spoken-digits a comma-separated list of noise, shift, tempo and warp (default: all four), or none; for images crop and flip (default: none).")
     var augment: String?
     @Option(parsing: .unconditional, help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
     @Option(parsing: .unconditional, help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
@@ -83,7 +83,7 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         if let augment, AugmentationKind.list(augment) == nil {
-            throw ValidationError("--augment '\(augment)': give none, or a comma-separated list of noise, shift, tempo and warp")
+            throw ValidationError("--augment '\(augment)': give none, or a comma-separated list of noise, shift, tempo and warp (spoken digits) or crop and flip (images)")
         }
     }
 

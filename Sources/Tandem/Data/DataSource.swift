@@ -76,14 +76,15 @@ extension DataSource {
     }
 }
 
-/// Which training step a batch is filled for, and where its first sample sits in the global
-/// batch (sample k of the shard is at `firstPosition + k`).
+/// Which training step (and epoch) a batch is filled for, and where its first sample sits in
+/// the global batch (sample k of the shard is at `firstPosition + k`).
 public struct TrainingDraw: Equatable, Sendable {
     public var seed: UInt64
     public var step: Int
+    public var epoch: Int
     public var firstPosition: Int
-    public init(seed: UInt64, step: Int, firstPosition: Int) {
-        self.seed = seed; self.step = step; self.firstPosition = firstPosition
+    public init(seed: UInt64, step: Int, epoch: Int = 0, firstPosition: Int) {
+        self.seed = seed; self.step = step; self.epoch = epoch; self.firstPosition = firstPosition
     }
 }
 

@@ -17,6 +17,8 @@ public final class Dataset: DataSource {
     public let classNames: [String]
     public let storage: Storage
     public let labels: [Int32]
+    /// Crops and flips for training (nil: images as they are); only a training set has it.
+    public var augmentation: ImageAugmentation?
 
     public init(name: String, sampleShape: [Int], classCount: Int, classNames: [String]? = nil,
                 storage: Storage, labels: [Int32]) {
@@ -38,6 +40,17 @@ public final class Dataset: DataSource {
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
         guard let labels = targets.classes else { preconditionFailure("a Dataset's targets are classes") }
         fill(indices: indices, into: inputs, labels: labels)
+    }
+
+    /// Training's fill: the images, then each one's crop and flip (by seed, epoch and index).
+    public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
+        fill(indices: indices, inputs: inputs, targets: targets)
+        guard let augmentation, let draw, sampleShape.count == 3 else { return }
+        let (c, h, w) = (sampleShape[0], sampleShape[1], sampleShape[2])
+        for (row, index) in indices.enumerated() {
+            augmentation.apply(inputs + row * featuresPerSample, channels: c, height: h, width: w,
+                               seed: draw.seed, epoch: draw.epoch, index: index)
+        }
     }
 
     /// Writes the samples at `indices` into `x` (row after row) and their labels into `y`.

@@ -67,7 +67,7 @@ public enum Benchmark {
             let t0 = Date.timeIntervalSinceReferenceDate
             let outcome = try trainer.step.run(data: trainer.data.train,
                                                batch: trainer.sampler.globalBatch(order: order, batch: s % perEpoch),
-                                               step: s,
+                                               step: s, epoch: epoch,
                                                learningRate: config.learningRate)
             if s >= warmup {
                 walls.append(Date.timeIntervalSinceReferenceDate - t0)

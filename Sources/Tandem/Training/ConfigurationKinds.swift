@@ -55,9 +55,13 @@ public enum ResumePoint: Equatable, Sendable {
 }
 
 /// A way training varies samples (`--augment`): spoken digits mix in background noise, shift
-/// clips in time, change their tempo and warp their frequency axis.
+/// clips in time, change their tempo and warp their frequency axis; images are cropped at a
+/// random offset after zero padding and flipped horizontally.
 public enum AugmentationKind: String, CaseIterable, Sendable {
-    case noise, shift, tempo, warp
+    case noise, shift, tempo, warp, crop, flip
+
+    /// Whether the kind applies to images (else to spoken digits).
+    public var isForImages: Bool { self == .crop || self == .flip }
 
     /// "none", or a comma-separated list ("noise,shift,tempo,warp"); nil names an unknown kind.
     public static func list(_ text: String) -> [AugmentationKind]? {

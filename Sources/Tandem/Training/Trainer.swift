@@ -321,7 +321,7 @@ public final class Trainer {
             let logged = (stepIndex + 1) % config.logEvery == 0
             let outcome = try step.run(data: data.train,
                                        batch: sampler.globalBatch(order: order, batch: batch),
-                                       step: stepIndex, learningRate: lr,
+                                       step: stepIndex, epoch: epoch, learningRate: lr,
                                        measureHealth: logged && communicator.isRoot)
             stepIndex += 1
             if let health = outcome.health { try report(health, step: stepIndex) }

@@ -85,6 +85,12 @@ public struct TrainingConfig: Equatable {
         return a
     }
 
+    /// What training does to images under `augment` (nil: nothing, the default for images).
+    public var imageAugmentation: ImageAugmentation? {
+        guard let augment, augment.contains(.crop) || augment.contains(.flip) else { return nil }
+        return ImageAugmentation(padding: augment.contains(.crop) ? 4 : 0, flip: augment.contains(.flip))
+    }
+
     /// `augment` as the command line spells it.
     public var augmentationText: String {
         guard let augment else { return "default" }
@@ -143,8 +149,17 @@ public struct TrainingConfig: Equatable {
         }
         if keepCheckpoints < 1 { try fail("--keep must be at least 1") }
         if resume == .latest && runDirectory == nil { try fail("--resume auto needs --run-dir (the directory to resume from)") }
-        if let augment, !augment.isEmpty, dataset != .spokenDigits {
-            try fail("--augment \(augment.map(\.rawValue).joined(separator: ",")) applies to --dataset spoken-digits only")
+        if let augment {
+            let list = augment.map(\.rawValue).joined(separator: ",")
+            if dataset == .spokenDigits, augment.contains(where: \.isForImages) {
+                try fail("--augment \(list): crop and flip are for images; spoken digits take noise, shift, tempo and warp")
+            }
+            if dataset != .spokenDigits, augment.contains(where: { !$0.isForImages }) {
+                try fail("--augment \(list): noise, shift, tempo and warp apply to --dataset spoken-digits only")
+            }
+            if dataset != .fashionMNIST && dataset != .spokenDigits && !augment.isEmpty {
+                try fail("--augment \(list): crop and flip apply to images (--dataset fashion-mnist)")
+            }
         }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }
     }
@@ -183,7 +198,7 @@ public struct TrainingConfig: Equatable {
                      "validation_split=\(validationSplit)"]
         parts.append("consistency_every=\(consistencyEvery)")
         // Only data sets that vary their samples name it, so older checkpoints keep their fingerprints.
-        if dataset == .spokenDigits { parts.append("augment=\(augmentationText)") }
+        if dataset == .spokenDigits || augment.map({ !$0.isEmpty }) == true { parts.append("augment=\(augmentationText)") }
         return parts.joined(separator: " ")
     }
 }

@@ -53,6 +53,7 @@ public struct TrainingData {
             let parts = train.split(validationFraction: config.validationSplit, seed: config.seed)
             train = parts.train; validation = parts.validation
         }
+        train.augmentation = config.imageAugmentation   // the training set's alone
         return TrainingData(train: train, validation: validation, test: test)
     }
 

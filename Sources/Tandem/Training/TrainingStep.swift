@@ -63,7 +63,7 @@ public final class TrainingStep {
 
     /// Runs step `step` (counted from 0 over the whole run) on this rank's shard of `batch`,
     /// the global batch's sample indices.
-    public func run(data: DataSource, batch: ArraySlice<Int>, step: Int, learningRate: Float,
+    public func run(data: DataSource, batch: ArraySlice<Int>, step: Int, epoch: Int = 0, learningRate: Float,
                     measureHealth: Bool = false) throws -> StepOutcome {
         var t = StepTimings()
         var clock = Stopwatch()
@@ -73,7 +73,7 @@ public final class TrainingStep {
         path.beginStep()
 
         // 1. This rank's shard (the targets are read inside, where they are valid).
-        let draw = TrainingDraw(seed: seed, step: step, firstPosition: shardOffset)
+        let draw = TrainingDraw(seed: seed, step: step, epoch: epoch, firstPosition: shardOffset)
         let shardLoss: LossResult = try batchBuffer.fill(from: data, indices: indices, draw: draw) { x, targets in
             t.data = clock.lap()
 

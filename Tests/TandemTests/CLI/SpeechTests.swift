@@ -142,7 +142,9 @@ final class SpeechTests: XCTestCase {
         XCTAssertTrue(misheard.stderr.contains("is a sound file, but"), misheard.stderr)
         // Augmentation on a data set that has none; an unknown kind.
         let wrong = try TandemBinary.run(["train", "--augment", "noise", "--max-steps", "1"])
-        XCTAssertTrue(wrong.stderr.contains("applies to --dataset spoken-digits only"), wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("apply to --dataset spoken-digits only"), wrong.stderr)
+        let crossed = try TandemBinary.run(["train", "--dataset", "spoken-digits", "--augment", "noise,flip", "--max-steps", "1"])
+        XCTAssertTrue(crossed.stderr.contains("crop and flip are for images"), crossed.stderr)
         let unknown = try TandemBinary.run(["train", "--dataset", "spoken-digits", "--augment", "reverb"])
         XCTAssertTrue(unknown.stderr.contains("--augment 'reverb'"), unknown.stderr)
         // No set where the data directory points: one line saying how to make it.

@@ -4,14 +4,15 @@ import XCTest
 
 /// A network with batch normalisation trains to the same parameters, running statistics and
 /// per-step losses in one process, on simulated ranks and under mpirun, on both gradient paths
-/// (32 over 3 ranks is uneven: 10, 11 and 11 images), and resumes bitwise.
+/// (32 over 3 ranks is uneven: 10, 11 and 11 images), with random crops and flips, and resumes
+/// bitwise.
 final class BatchNormEquivalenceTests: XCTestCase {
     struct Outcome { var tensors: [String: [Float]]; var losses: [Double] }
     let model = ["--model", "conv:8x3p1,bn,relu,maxpool:2,conv:16x3s2p1,bn,relu,gap,linear:10"]
 
     func arguments(_ run: String, steps: Int = 30) -> [String] {
         ["train"] + model + ["--max-steps", "\(steps)", "--global-batch", "32", "--train-subset", "4096", "--seed", "9",
-                             "--lr", "3e-3", "--warmup", "0", "--log-every", "1", "--run-dir", run, "--quiet", "--threads", "1"]
+                             "--lr", "3e-3", "--warmup", "0", "--augment", "crop,flip", "--log-every", "1", "--run-dir", run, "--quiet", "--threads", "1"]
     }
 
     func train(ranks: Int, simulated: Bool = false, extra: [String] = []) throws -> Outcome {
