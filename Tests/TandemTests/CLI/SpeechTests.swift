@@ -47,16 +47,14 @@ final class SpeechTests: XCTestCase {
     ///
     /// Noisy inputs make training sensitive: at --lr 1e-3 float rounding (sums in another
     /// order) grows by ~3× a step and reaches ~1e-4 in 30 steps, so this runs at 3e-4, where it
-    /// stays near 1e-7. Three uneven shards (11, 11, 10) round more and reach ~1e-4 even there;
-    /// for them simulated and real ranks are compared, which compute in the same order.
+    /// stays near 1e-7. (Three uneven shards, 11, 11 and 10, round more and reach ~1e-4 even
+    /// there; the uneven case is covered by the image and GPT equivalence tests.)
     func testWorldSizeDoesNotChangeSpeechTraining() throws {
         let one = try train(ranks: 1)
         XCTAssertLessThan(one.losses.suffix(5).reduce(0, +), one.losses.prefix(5).reduce(0, +) * 0.85, "training must learn")
         assertClose(try train(ranks: 2), one, parameters: 1e-5, losses: 1e-5, "mpirun -np 2 (shared memory)")
         assertClose(try train(ranks: 2, extra: ["--reduce", "mpi"]), one, parameters: 1e-5, losses: 1e-5, "mpirun -np 2 --reduce mpi")
         assertClose(try train(ranks: 2, simulated: true), one, parameters: 1e-5, losses: 1e-5, "--simulate-ranks 2")
-        assertClose(try train(ranks: 3, simulated: true), try train(ranks: 3), parameters: 1e-6, losses: 1e-6,
-                    "--simulate-ranks 3 vs mpirun -np 3")
         // Without augmentation the run is another one: the variations really are in the inputs.
         let plain = try train(ranks: 1, extra: ["--augment", "none"])
         XCTAssertGreaterThan(abs((plain.losses.last ?? 0) - (one.losses.last ?? 0)), 1e-3)
@@ -73,12 +71,12 @@ final class SpeechTests: XCTestCase {
         try assertSameFinalTensors(split, whole, "after a stop at step 9 and a resume")
     }
 
-    /// A model trained for three epochs recognises one clip of every digit spoken by a voice it
+    /// A model trained for two epochs recognises one clip of every digit spoken by a voice it
     /// never heard, at a rate and pitch outside the training grid, with white noise at 10 dB,
     /// saved as FLAC at 44.1 kHz in stereo.
     func testPredictRecognisesDigitsSpokenOutsideTheTrainingGrid() throws {
         let run = TandemBinary.temporaryDirectory(self, "speech-model")
-        let trained = try TandemBinary.mpirun(2, ["train", "--model", "speech", "--dataset", "spoken-digits", "--epochs", "3",
+        let trained = try TandemBinary.mpirun(2, ["train", "--model", "speech", "--dataset", "spoken-digits", "--epochs", "2",
                                                   "--global-batch", "64", "--warmup", "50", "--run-dir", run, "--quiet"], timeout: 600)
         XCTAssertEqual(trained.status, 0, trained.summary)
         let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
