@@ -58,7 +58,7 @@ public struct TrainingData {
     }
 
     /// The spoken-digit clips, their features cached next to them; the training set varies its
-    /// clips with noise and shifts unless `--augment none`.
+    /// clips with noise, shifts, tempo and warp, as `--augment` says (all four by default).
     private static func loadSpeech(_ config: TrainingConfig) throws -> TrainingData {
         let parts = try SpokenDigits.load(directory: SpokenDigits.defaultDirectory,
                                           augmentation: config.speechAugmentation) { message in
