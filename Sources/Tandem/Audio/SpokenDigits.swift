@@ -21,18 +21,7 @@ public enum SpokenDigits {
 
     /// `$TANDEM_DATA/spoken-digits`, else `data/spoken-digits` in the checkout the running
     /// binary was built in, else in the current directory.
-    public static var defaultDirectory: String {
-        if let directory = ProcessInfo.processInfo.environment["TANDEM_DATA"], !directory.isEmpty {
-            return directory + "/" + directoryName
-        }
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").standardizedFileURL.resolvingSymlinksInPath()
-        for _ in 0..<6 {
-            url = url.deletingLastPathComponent()
-            let candidate = url.appendingPathComponent("data/" + directoryName).path
-            if FileManager.default.fileExists(atPath: candidate + "/manifest.csv") { return candidate }
-        }
-        return "data/" + directoryName
-    }
+    public static var defaultDirectory: String { DataDirectory.path(of: directoryName, marker: "manifest.csv") }
 
     /// The clips listed in `directory/manifest.csv`; a missing set says how to make it, a
     /// malformed line is named.

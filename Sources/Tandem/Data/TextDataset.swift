@@ -103,18 +103,7 @@ public enum ShakespeareCorpus {
 
     /// `$TANDEM_DATA/shakespeare.txt`, else `data/shakespeare.txt` in the checkout the running
     /// binary was built in (found by walking up from it), else in the current directory.
-    public static var defaultPath: String {
-        if let directory = ProcessInfo.processInfo.environment["TANDEM_DATA"], !directory.isEmpty {
-            return directory + "/" + fileName
-        }
-        var url = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").standardizedFileURL.resolvingSymlinksInPath()
-        for _ in 0..<6 {
-            url = url.deletingLastPathComponent()
-            let candidate = url.appendingPathComponent("data/" + fileName).path
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-        }
-        return "data/" + fileName
-    }
+    public static var defaultPath: String { DataDirectory.path(of: fileName) }
 
     /// The corpus's path, or a one-line error saying how to get it.
     public static func locate(_ path: String = defaultPath) throws -> String {
