@@ -38,7 +38,7 @@ struct TrainingOptions: ParsableArguments {
     var model = "mlp:784-256-128-10"
     @Option(help: "Activation between the layers of an mlp: spec (relu, leakyrelu, sigmoid, tanh, gelu).")
     var activation = ActivationFunction.relu
-    @Option(help: "How convolutions are computed: auto (Winograd F(4×4, 5×5) for stride-1 5×5 convolutions over 8 or more channels, im2col for the rest), im2col (for results that agree across world sizes to float rounding) or winograd (wherever the kernel is 5×5 at stride 1).")
+    @Option(help: "How convolutions are computed: auto (Winograd F(4×4, 5×5) and F(4×4, 3×3) for stride-1 5×5 and 3×3 convolutions over 8 or more channels, im2col for the rest), im2col (for results that agree across world sizes to float rounding) or winograd (wherever the kernel is 5×5 or 3×3 at stride 1).")
     var convolution = ConvolutionChoice.auto
     @Option(help: "Loss: cross-entropy or mse.") var loss = LossKind.crossEntropy
     @Option(parsing: .unconditional, help: "Samples per step, summed over all ranks.") var globalBatch = 128

@@ -21,24 +21,37 @@ double tandem_sum_slices(float *dest, const float *const *sources, int source_co
 void tandem_gather_bytes(const unsigned char *data, const long *rows, long count, long features, float scale,
                          float *out);
 
-/* Winograd F(4x4, 5x5) for a stride-1 5x5 convolution (see winograd.c for the algebra and the
-   layouts, Layers/WinogradConvolution.swift for the shapes). U and dU are [64][K][C]; V, M and
-   Mhat are 64 matrices [C or K][ld], tandem_winograd_matrix_stride apart, with one column per (4x4 output tile, sample), ld = the number of
-   such columns, samples rounded up to a multiple of 8; `padded` holds the zero-padded input
-   with eight samples interleaved, tandem_winograd_padded_size floats. */
+/* Batch normalisation over one row of n values (a sample's channel; see batchnorm.c).
+   sums: *sum += Σ a and *dot += Σ a·b in double, a taken as zero wherever mask (when given) is
+   not positive. normalise: xhat = x·scale + shift, y = xhat·gamma + beta (then max(·, 0) when
+   relu). input_gradient: dx = k·(dy − meanDy − xhat·meanProjected), dy taken as zero wherever
+   mask (when given) is not positive. */
+void tandem_batchnorm_sums(const float *a, const float *b, const float *mask, long n, double *sum, double *dot);
+void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
+                                float *xhat, float *y);
+void tandem_batchnorm_input_gradient(const float *dy, const float *mask, const float *xhat, long n, float k,
+                                     float meanDy, float meanProjected, float *dx);
+
+/* Winograd F(4x4, r x r) for a stride-1 convolution with r = 5 or 3, the first argument `r` of
+   the kernels below (see winograd.c for the algebra and the layouts,
+   Layers/WinogradConvolution.swift for the shapes). With P = 64 points for r = 5 and 36 for
+   r = 3, U and dU are [P][K][C]; V, M and Mhat are P matrices [C or K][ld],
+   tandem_winograd_matrix_stride apart, with one column per (4x4 output tile, sample), ld = the
+   number of such columns, samples rounded up to a multiple of 8; `padded` holds the zero-padded
+   input with eight samples interleaved, tandem_winograd_padded_size floats. */
 long tandem_winograd_padded_size(int N, int C, int tilesY, int tilesX);
 /* Floats from the start of one point's [rows][ld] matrix to the next (rows * ld plus padding). */
 long tandem_winograd_matrix_stride(int rows, long ld);
 void tandem_winograd_pad(const float *x, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *padded);
 void tandem_winograd_unpad(const float *padded, int N, int C, int H, int W, int padding, int tilesY, int tilesX, float *x);
-void tandem_winograd_weights(const float *w, int K, int C, float *U, long xiStride);
-void tandem_winograd_weight_gradient(const float *dU, int K, int C, float *dw, long xiStride);
-void tandem_winograd_input(const float *padded, int N, int C, int tilesY, int tilesX, float *V, long ld);
-void tandem_winograd_output(const float *M, int N, int K, int tilesY, int tilesX, int Ho, int Wo,
+void tandem_winograd_weights(int r, const float *w, int K, int C, float *U, long xiStride);
+void tandem_winograd_weight_gradient(int r, const float *dU, int K, int C, float *dw, long xiStride);
+void tandem_winograd_input(int r, const float *padded, int N, int C, int tilesY, int tilesX, float *V, long ld);
+void tandem_winograd_output(int r, const float *M, int N, int K, int tilesY, int tilesX, int Ho, int Wo,
                             const float *bias, int relu, float *y, long ld);
-void tandem_winograd_output_gradient(const float *dy, const float *y, int N, int K, int tilesY, int tilesX,
+void tandem_winograd_output_gradient(int r, const float *dy, const float *y, int N, int K, int tilesY, int tilesX,
                                      int Ho, int Wo, float *Mhat, float *biasGradient, int accumulate, long ld);
-void tandem_winograd_input_gradient(const float *dV, int N, int C, int tilesY, int tilesX, float *dpadded, long ld);
+void tandem_winograd_input_gradient(int r, const float *dV, int N, int C, int tilesY, int tilesX, float *dpadded, long ld);
 
 /* Nanoseconds per round trip of one cache line between a thread
    pinned to core `first` and one pinned to core `second`, over `rounds` round trips; -1 when

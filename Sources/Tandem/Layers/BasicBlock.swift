@@ -7,6 +7,10 @@
 /// The convolutions are 3×3 without bias (batch normalisation follows each); the first has the
 /// block's stride. The shortcut is the identity, or — when the stride or the channels change —
 /// a strided 1×1 convolution and a batch normalisation (`downsample`).
+///
+/// The ReLUs stay children (for their names and the layer-health records) but do no work of
+/// their own: the first is fused into `bn1`, and the last is applied in the pass that adds the
+/// shortcut, its mask in the pass that hands the gradient to both branches.
 public final class BasicBlock: Layer {
     public let conv1: Conv2D
     public let bn1: BatchNorm
@@ -16,15 +20,26 @@ public final class BasicBlock: Layer {
     private let relu1 = Activation(.relu)
     private let relu2 = Activation(.relu)
     private let sum = FloatBuffer()
+    private let gradSum = FloatBuffer()
     private let gradInput = FloatBuffer()
 
-    public init(inChannels: Int, outChannels: Int, stride: Int = 1) {
-        conv1 = Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: stride, padding: 1, bias: false)
+    /// `convolution` forces a method on the convolutions (`.winograd` only where it applies, the
+    /// stride-1 3×3 ones); nil lets each choose.
+    public init(inChannels: Int, outChannels: Int, stride: Int = 1, convolution: Conv2D.Algorithm? = nil) {
+        func method(kernel: Int, stride: Int) -> Conv2D.Algorithm? {
+            convolution == .winograd && !WinogradConvolution.handles(kernel: kernel, stride: stride) ? nil : convolution
+        }
+        conv1 = Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: stride, padding: 1,
+                       algorithm: method(kernel: 3, stride: stride), bias: false)
         bn1 = BatchNorm(outChannels)
-        conv2 = Conv2D(inChannels: outChannels, outChannels: outChannels, kernel: 3, padding: 1, bias: false)
+        conv2 = Conv2D(inChannels: outChannels, outChannels: outChannels, kernel: 3, padding: 1,
+                       algorithm: method(kernel: 3, stride: 1), bias: false)
         bn2 = BatchNorm(outChannels)
+        bn1.fuse(with: relu1)
+        relu2.isFusedIntoPrevious = true
         downsample = stride != 1 || inChannels != outChannels
-            ? Sequential(named: [("0", Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride, bias: false)),
+            ? Sequential(named: [("0", Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: 1, stride: stride,
+                                              algorithm: method(kernel: 1, stride: stride), bias: false)),
                                  ("1", BatchNorm(outChannels))])
             : nil
     }
@@ -52,15 +67,19 @@ public final class BasicBlock: Layer {
         let main = try bn2.forward(try conv2.forward(h, context: context), context: context)
         let side = try downsample?.forward(input, context: context) ?? input
         let y = sum.tensor(main.shape)
-        Kernels.add(main.pointer, side.pointer, into: y.pointer, count: y.count)
+        let a = main.pointer, b = side.pointer, out = y.pointer
+        for i in 0..<y.count { let v = a[i] + b[i]; out[i] = v > 0 ? v : 0 }
         return try relu2.forward(y, context: context)
     }
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         // Reverse of forward: the last ReLU, then the shortcut (it ran last), then the main branch.
-        guard let dSum = try context.backward(relu2, gradOutput, needsInputGradient: true) else {
+        guard let passed = try context.backward(relu2, gradOutput, needsInputGradient: true) else {
             preconditionFailure("BasicBlock.backward: the ReLU returned no gradient")
         }
+        let dSum = gradSum.tensor(passed.shape)
+        let dy = passed.pointer, y = sum.pointer, out = dSum.pointer
+        for i in 0..<dSum.count { out[i] = y[i] > 0 ? dy[i] : 0 }
         var fromSide = dSum
         if let downsample, let g = try context.backward(downsample, dSum, needsInputGradient: needsInputGradient) { fromSide = g }
         var g = try context.backward(bn2, dSum, needsInputGradient: true)!

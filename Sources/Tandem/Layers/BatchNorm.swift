@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Batch normalisation (Ioffe & Szegedy, 2015) whose statistics are those of the *global*
@@ -19,7 +20,12 @@ import Foundation
 /// batches are buffers: checkpoints keep them under PyTorch's names (`running_mean`,
 /// `running_var`, `num_batches_tracked`), and no optimizer, clipping or gradient path touches
 /// them. Every rank updates its own copy with the same global statistics.
-public final class BatchNorm: Layer {
+///
+/// A ReLU right after it is fused in (`FusingLayer`): applied as the output is written, and its
+/// mask applied to dy as the backward pass reads it, which saves two passes over the block's
+/// activations. The per-row passes are C kernels (`batchnorm.c`): the double-precision sums
+/// vectorise there, and were a third of the layer's time in a Swift loop.
+public final class BatchNorm: FusingLayer {
     public let channels: Int
     public let epsilon: Float
     public let momentum: Float
@@ -35,6 +41,8 @@ public final class BatchNorm: Layer {
     private var sums: [Double] = []
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
+    /// Set when a ReLU follows (`fuse(with:)`).
+    public private(set) var appliesReLU = false
 
     public init(_ channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
         precondition(channels > 0, "a batch normalisation needs channels")
@@ -63,6 +71,12 @@ public final class BatchNorm: Layer {
         runningMean = parameters[2]; runningVar = parameters[3]; batchesTracked = parameters[4]
     }
 
+    public func fuse(with next: Layer) {
+        guard let activation = next as? Activation, case .relu = activation.function else { return }
+        appliesReLU = true
+        activation.isFusedIntoPrevious = true
+    }
+
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let (c, spatial, n) = (channels, input.count / max(input.batch * channels, 1), input.batch)
         let x = input.pointer, y = output.tensor(input.shape)
@@ -70,19 +84,22 @@ public final class BatchNorm: Layer {
             for ch in 0..<c {
                 let scale = weight.value[ch] / (runningVar.value[ch] + epsilon).squareRoot()
                 let shift = bias.value[ch] - runningMean.value[ch] * scale
-                for s in 0..<n { Self.affine(x + (s * c + ch) * spatial, count: spatial, scale: scale, shift: shift, into: y.pointer + (s * c + ch) * spatial) }
+                for s in 0..<n {
+                    let offset = (s * c + ch) * spatial
+                    Self.affine(x + offset, count: spatial, scale: scale, shift: shift, relu: appliesReLU, into: y.pointer + offset)
+                }
             }
             return y
         }
         // Σx and Σx² per channel over this shard, and the count, summed over the ranks.
         if sums.count != 2 * c + 1 { sums = [Double](repeating: 0, count: 2 * c + 1) }
         for i in sums.indices { sums[i] = 0 }
-        for s in 0..<n {
-            for ch in 0..<c {
-                let row = x + (s * c + ch) * spatial
-                var total = 0.0, squares = 0.0
-                for i in 0..<spatial { let v = Double(row[i]); total += v; squares += v * v }
-                sums[ch] += total; sums[c + ch] += squares
+        sums.withUnsafeMutableBufferPointer { sums in
+            for s in 0..<n {
+                for ch in 0..<c {
+                    let row = x + (s * c + ch) * spatial
+                    tandem_batchnorm_sums(row, row, nil, spatial, sums.baseAddress! + ch, sums.baseAddress! + c + ch)
+                }
             }
         }
         sums[2 * c] = Double(n * spatial)
@@ -102,8 +119,8 @@ public final class BatchNorm: Layer {
             let (gamma, beta, m) = (weight.value[ch], bias.value[ch], Float(mean))
             for s in 0..<n {
                 let offset = (s * c + ch) * spatial
-                Self.affine(x + offset, count: spatial, scale: inverse, shift: -m * inverse, into: xhat.pointer + offset)
-                Self.affine(xhat.pointer + offset, count: spatial, scale: gamma, shift: beta, into: y.pointer + offset)
+                tandem_batchnorm_normalise(x + offset, spatial, inverse, -m * inverse, gamma, beta, appliesReLU ? 1 : 0,
+                                           xhat.pointer + offset, y.pointer + offset)
             }
         }
         batchesTracked.value[0] += 1
@@ -113,15 +130,18 @@ public final class BatchNorm: Layer {
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         let (c, spatial, n) = (channels, gradOutput.count / max(gradOutput.batch * channels, 1), gradOutput.batch)
         let dy = gradOutput.pointer, xhat = normalised.pointer
+        // The fused ReLU's mask: its output, positive where the gradient passes.
+        let mask: UnsafePointer<Float>? = appliesReLU ? UnsafePointer(output.pointer) : nil
         // Σ dy and Σ dy·x̂ per channel over this shard: the shard's dβ and dγ, and (summed over
         // the ranks) what the input gradient needs.
         for i in sums.indices { sums[i] = 0 }
-        for s in 0..<n {
-            for ch in 0..<c {
-                let offset = (s * c + ch) * spatial
-                var total = 0.0, projected = 0.0
-                for i in 0..<spatial { total += Double(dy[offset + i]); projected += Double(dy[offset + i] * xhat[offset + i]) }
-                sums[ch] += total; sums[c + ch] += projected
+        sums.withUnsafeMutableBufferPointer { sums in
+            for s in 0..<n {
+                for ch in 0..<c {
+                    let offset = (s * c + ch) * spatial
+                    tandem_batchnorm_sums(dy + offset, xhat + offset, mask.map { $0 + offset }, spatial,
+                                          sums.baseAddress! + ch, sums.baseAddress! + c + ch)
+                }
             }
         }
         let (betaAccumulates, gammaBeta) = (bias.gradientBeta(), weight.gradientBeta())
@@ -140,16 +160,20 @@ public final class BatchNorm: Layer {
             let meanDy = Float(sums[ch] / count), meanProjected = Float(sums[c + ch] / count)
             for s in 0..<n {
                 let offset = (s * c + ch) * spatial
-                for i in 0..<spatial {
-                    dx.pointer[offset + i] = k * (dy[offset + i] - meanDy - xhat[offset + i] * meanProjected)
-                }
+                tandem_batchnorm_input_gradient(dy + offset, mask.map { $0 + offset }, xhat + offset, spatial, k,
+                                                meanDy, meanProjected, dx.pointer + offset)
             }
         }
         return dx
     }
 
     @inline(__always)
-    static func affine(_ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, into y: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { y[i] = x[i] * scale + shift }
+    static func affine(_ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, relu: Bool,
+                       into y: UnsafeMutablePointer<Float>) {
+        if relu {
+            for i in 0..<count { let v = x[i] * scale + shift; y[i] = v > 0 ? v : 0 }
+        } else {
+            for i in 0..<count { y[i] = x[i] * scale + shift }
+        }
     }
 }

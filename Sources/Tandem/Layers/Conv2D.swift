@@ -22,9 +22,9 @@
 /// BLAS to run near its peak (e.g. 64 × 1176 × 800 for the second `cnn` convolution). When one slice holds the whole
 /// batch, backward reuses the forward's columns instead of unfolding again.
 ///
-/// A stride-1 5×5 convolution over eight or more channels runs Winograd's F(4×4, 5×5) instead
-/// (`WinogradConvolution`: 4 multiplies per output pixel and channel pair instead of 25);
-/// `algorithm` can force either method where both apply.
+/// A stride-1 5×5 or 3×3 convolution over eight or more channels runs Winograd's F(4×4, 5×5)
+/// or F(4×4, 3×3) instead (`WinogradConvolution`: 4 multiplies per output pixel and channel
+/// pair instead of 25, 2.25 instead of 9); `algorithm` can force either method where both apply.
 public final class Conv2D: FusingLayer {
     /// How the convolution is computed; both give the same result up to rounding.
     public enum Algorithm: String, Sendable, CaseIterable {
@@ -67,23 +67,21 @@ public final class Conv2D: FusingLayer {
     /// passes over a CNN's largest activations (the ReLU layer then passes values through).
     public private(set) var appliesReLU = false
 
-    /// `bias: false` computes by im2col (Winograd's method here keeps a bias).
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0,
                      "Conv2D needs positive channels, kernel and stride and a padding ≥ 0")
-        precondition(bias || algorithm != .winograd, "Conv2D's Winograd method needs a bias")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
         self.workspaceLimit = max(1, workspaceLimit)
         hasBias = bias
         noBias.reserve(outChannels); noBiasGradient.reserve(outChannels)
-        let winogradSuits = bias && WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
+        let winogradSuits = WinogradConvolution.suits(kernel: kernel, stride: stride, inChannels: inChannels)
         self.algorithm = algorithm ?? (winogradSuits ? .winograd : .im2col)
         precondition(self.algorithm == .im2col || WinogradConvolution.handles(kernel: kernel, stride: stride),
-                     "Conv2D's Winograd method handles 5×5 kernels at stride 1 only")
+                     "Conv2D's Winograd method handles 5×5 and 3×3 kernels at stride 1 only")
         winograd = self.algorithm == .winograd
-            ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels)
+            ? WinogradConvolution(inChannels: inChannels, outChannels: outChannels, kernel: kernel)
             : nil
     }
 
@@ -94,7 +92,7 @@ public final class Conv2D: FusingLayer {
     /// The same convolution without a bias (for one that batch normalisation follows).
     public func withoutBias() -> Conv2D {
         Conv2D(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
-               workspaceLimit: workspaceLimit, algorithm: algorithm == .winograd ? nil : algorithm, bias: false)
+               workspaceLimit: workspaceLimit, algorithm: algorithm, bias: false)
     }
 
     private func windows(_ shape: [Int]) throws -> WindowGeometry {
@@ -141,7 +139,7 @@ public final class Conv2D: FusingLayer {
         geometry = g
         let y = output.tensor([input.batch, outChannels, g.outputHeight, g.outputWidth])
         if let winograd {
-            winograd.forward(input, geometry: g, weight: weight.value, bias: bias!.value, relu: appliesReLU, into: y.pointer)
+            winograd.forward(input, geometry: g, weight: weight.value, bias: bias?.value, relu: appliesReLU, into: y.pointer)
             return y
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
@@ -165,7 +163,7 @@ public final class Conv2D: FusingLayer {
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil
         if let winograd {
             winograd.backward(gradOutput, input: input, geometry: g, reluOutput: appliesReLU ? output.pointer : nil,
-                              weight: weight, bias: bias!, inputGradient: dx?.pointer)
+                              weight: weight, bias: bias, inputGradient: dx?.pointer)
             return dx
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize

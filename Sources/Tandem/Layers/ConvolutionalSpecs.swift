@@ -15,7 +15,7 @@ enum ConvolutionalSpecs {
     /// `index` is the layer's position in the model: each dropout layer draws its masks from
     /// its own random stream, so two dropout layers of one size never share a mask.
     /// `convolution` forces a convolution method: `.winograd` wherever the kernel allows it
-    /// (5×5 at stride 1), `.im2col` everywhere; nil lets each layer choose.
+    /// (5×5 or 3×3 at stride 1), `.im2col` everywhere; nil lets each layer choose.
     static func layer(_ name: String, _ argument: String?, inputShape shape: [Int], index: Int,
                       convolution: Conv2D.Algorithm? = nil) throws -> Layer? {
         switch name {
@@ -47,7 +47,7 @@ enum ConvolutionalSpecs {
             let (head, options) = try parse(name, argument, options: ["s"], form: form)
             guard let outputs = Int(head), outputs > 0, (options["s"] ?? 1) > 0 else { throw unreadable(name, argument, form) }
             let channels = try inputChannels(name, argument, shape)
-            return BasicBlock(inChannels: channels, outChannels: outputs, stride: options["s"] ?? 1)
+            return BasicBlock(inChannels: channels, outChannels: outputs, stride: options["s"] ?? 1, convolution: convolution)
         case "batchnorm", "bn":
             guard argument == nil else { throw unreadable(name, argument, "\(name) (no argument: the channels are the input's first dimension)") }
             guard let channels = shape.first, channels > 0 else { throw unreadable(name, argument, "\(name) after a layer with channels") }

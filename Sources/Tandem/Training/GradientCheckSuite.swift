@@ -40,6 +40,13 @@ public enum GradientCheckSuite {
                 Flatten(), Linear(108, 4)] }),
             ("Conv2D Winograd (5×5, padding 1, odd output)", [8, 9, 7],
              { [Conv2D(inChannels: 8, outChannels: 2, kernel: 5, padding: 1), Flatten(), Linear(70, 3)] }),
+            // Stride-1 3×3 convolutions over eight or more channels run F(4×4, 3×3), with or
+            // without a bias.
+            ("Conv2D Winograd (3×3, padding 1, no bias)", [8, 6, 5],
+             { [Conv2D(inChannels: 8, outChannels: 3, kernel: 3, padding: 1, bias: false), Activation(.tanh),
+                Flatten(), Linear(90, 4)] }),
+            ("Conv2D Winograd (3×3, padding 0)", [8, 7, 6],
+             { [Conv2D(inChannels: 8, outChannels: 2, kernel: 3), Flatten(), Linear(40, 3)] }),
             ("CNN", [1, 6, 6],
              { [Conv2D(inChannels: 1, outChannels: 4, kernel: 3, padding: 1), Activation(.tanh), MaxPool2D(kernel: 2),
                 Flatten(), Dropout(0.25), Linear(36, 3)] }),
@@ -71,6 +78,9 @@ public enum GradientCheckSuite {
             // is small, so few checked coordinates sit within a step of a ReLU kink.
             ("BasicBlock (stride 2, projection)", [2, 5, 5],
              { [BasicBlock(inChannels: 2, outChannels: 3, stride: 2), GlobalAveragePool(), Linear(3, 2)] }),
+            // Eight channels: both convolutions by Winograd's F(4×4, 3×3), identity shortcut.
+            ("BasicBlock (8 channels, Winograd, identity)", [8, 5, 5],
+             { [BasicBlock(inChannels: 8, outChannels: 8), GlobalAveragePool(), Linear(8, 2)] }),
         ]
         return cases
     }

@@ -146,21 +146,36 @@ final class ConvolutionTests: XCTestCase {
         assertClose(results[1].2, dx, relative: 1e-5, "input gradient, sliced")
     }
 
-    // MARK: - Winograd F(4×4, 5×5)
+    // MARK: - Winograd F(4×4, 5×5) and F(4×4, 3×3)
 
-    func testWinogradIsChosenForWide5x5StrideOneConvolutionsOnly() throws {
+    func testWinogradIsChosenForWideStrideOneConvolutionsOnly() throws {
         XCTAssertEqual(Conv2D(inChannels: 32, outChannels: 64, kernel: 5, padding: 2).algorithm, .winograd)
         XCTAssertEqual(Conv2D(inChannels: 1, outChannels: 32, kernel: 5, padding: 2).algorithm, .im2col,
                        "one input channel: the transforms would cost more than they save")
         XCTAssertEqual(Conv2D(inChannels: 32, outChannels: 64, kernel: 5, stride: 2, padding: 2).algorithm, .im2col)
-        XCTAssertEqual(Conv2D(inChannels: 32, outChannels: 64, kernel: 3, padding: 1).algorithm, .im2col)
+        XCTAssertEqual(Conv2D(inChannels: 32, outChannels: 64, kernel: 3, padding: 1).algorithm, .winograd)
+        XCTAssertEqual(Conv2D(inChannels: 16, outChannels: 16, kernel: 3, padding: 1, bias: false).algorithm, .winograd)
+        XCTAssertEqual(Conv2D(inChannels: 16, outChannels: 32, kernel: 3, stride: 2, padding: 1).algorithm, .im2col)
+        XCTAssertEqual(Conv2D(inChannels: 16, outChannels: 32, kernel: 1).algorithm, .im2col)
         let cnn = try ModelSpec("cnn").build(inputShape: [1, 28, 28])
         XCTAssertEqual(cnn.layers.compactMap { $0 as? Conv2D }.map(\.algorithm), [.im2col, .winograd])
-        // --convolution: im2col everywhere; winograd wherever the kernel is 5×5 at stride 1.
+        // --convolution: im2col everywhere; winograd wherever the kernel is 5×5 or 3×3 at stride 1.
         let plain = try ModelSpec("cnn", convolution: .im2col).build(inputShape: [1, 28, 28])
         XCTAssertEqual(plain.layers.compactMap { $0 as? Conv2D }.map(\.algorithm), [.im2col, .im2col])
-        let forced = try ModelSpec("conv:4x5p2,conv:4x3p1", convolution: .winograd).build(inputShape: [1, 8, 8])
-        XCTAssertEqual(forced.layers.compactMap { $0 as? Conv2D }.map(\.algorithm), [.winograd, .im2col])
+        let forced = try ModelSpec("conv:4x5p2,conv:4x3p1,conv:4x3s2p1", convolution: .winograd).build(inputShape: [1, 8, 8])
+        XCTAssertEqual(forced.layers.compactMap { $0 as? Conv2D }.map(\.algorithm), [.winograd, .winograd, .im2col])
+        // The residual network's blocks: stride-1 3×3 convolutions by Winograd, the strided first
+        // convolution of a stage and the 1×1 projection by im2col; --convolution reaches inside.
+        func blockMethods(_ convolution: Conv2D.Algorithm?) throws -> [[Conv2D.Algorithm]] {
+            let resnet = try ModelSpec("conv:16x3p1,bn,relu,resblock:16,resblock:32s2", convolution: convolution)
+                .build(inputShape: [1, 28, 28])
+            return resnet.layers.compactMap { $0 as? BasicBlock }.map { block in
+                [block.conv1.algorithm, block.conv2.algorithm]
+                    + ((block.downsample?.layers.first as? Conv2D).map { [$0.algorithm] } ?? [])
+            }
+        }
+        XCTAssertEqual(try blockMethods(nil), [[.winograd, .winograd], [.im2col, .winograd, .im2col]])
+        XCTAssertEqual(try blockMethods(.im2col), [[.im2col, .im2col], [.im2col, .im2col, .im2col]])
     }
 
     /// Winograd's transforms scale values up and back down, so its rounding error is a fraction of
@@ -175,26 +190,30 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testWinogradMatchesDirectConvolution() throws {
-        // Every padding a 5×5 kernel allows, output sizes that are and are not multiples of four
+        // Every padding each kernel allows, output sizes that are and are not multiples of four
         // (the others make the last tiles overhang), 19 samples (two full blocks of eight vector
         // lanes and a partial one), the automatic choice (9 channels) and a forced one (3
         // channels; slices of eight samples, so three slices, the last one partial), with and
-        // without the fused ReLU.
+        // without the fused ReLU, with and without a bias (a convolution that batch
+        // normalisation follows has none).
         var rng = TestRandom(seed: 11)
-        let cases: [(channels: Int, height: Int, width: Int, padding: Int, relu: Bool)] = [
-            (9, 8, 8, 2, false), (9, 7, 9, 2, true), (3, 9, 6, 0, false),
-            (9, 5, 5, 1, true), (3, 6, 10, 3, false), (9, 11, 7, 4, true),
+        let cases: [(kernel: Int, channels: Int, height: Int, width: Int, padding: Int, relu: Bool, bias: Bool)] = [
+            (5, 9, 8, 8, 2, false, true), (5, 9, 7, 9, 2, true, true), (5, 3, 9, 6, 0, false, true),
+            (5, 9, 5, 5, 1, true, false), (5, 3, 6, 10, 3, false, true), (5, 9, 11, 7, 4, true, true),
+            (3, 9, 8, 8, 1, false, false), (3, 9, 7, 9, 1, true, true), (3, 3, 9, 6, 0, false, true),
+            (3, 9, 5, 6, 2, true, false), (3, 16, 14, 14, 1, false, false),
         ]
-        for (channels, height, width, padding, relu) in cases {
+        for (kernel, channels, height, width, padding, relu, bias) in cases {
             let p = Problem(batch: 19, inChannels: channels, outChannels: 5, height: height, width: width,
-                            kernel: 5, stride: 1, padding: padding)
-            let label = "in \(channels), \(height)×\(width), padding \(padding), relu \(relu)"
-            let conv = Conv2D(inChannels: channels, outChannels: p.outChannels, kernel: 5, padding: padding,
-                              algorithm: .winograd)
+                            kernel: kernel, stride: 1, padding: padding)
+            let label = "\(kernel)×\(kernel), in \(channels), \(height)×\(width), padding \(padding), relu \(relu), bias \(bias)"
+            let conv = Conv2D(inChannels: channels, outChannels: p.outChannels, kernel: kernel, padding: padding,
+                              algorithm: .winograd, bias: bias)
             let model = try Model(relu ? [conv, Activation(.relu)] : [conv], inputShape: [channels, height, width])
             let params = rng.floats(model.arena.count)
             model.arena.setValues(params)
-            let w = Array(params[0..<p.weightCount]), b = Array(params[p.weightCount...])
+            let w = Array(params[0..<p.weightCount])
+            let b = bias ? Array(params[p.weightCount...]) : [Float](repeating: 0, count: p.outChannels)
             let x = rng.floats(p.batch * channels * height * width)
             let xTensor = Tensor(shape: [p.batch, channels, height, width], values: x)
             let y = try model.forward(xTensor, context: ForwardContext(training: true))
@@ -211,7 +230,7 @@ final class ConvolutionTests: XCTestCase {
             if relu { upstream = try model.layers[1].backward(upstream, needsInputGradient: true)! }
             let dx = try conv.backward(upstream, needsInputGradient: true)!
             let (dw, db, dxExpected) = p.backward(x: x, w: w, dy: dy)
-            assertWithinRounding(model.arena.gradientArray, dw + db, "parameter gradients, \(label)")
+            assertWithinRounding(model.arena.gradientArray, bias ? dw + db : dw, "parameter gradients, \(label)")
             assertWithinRounding(dx.scalars, dxExpected, "input gradient, \(label)")
         }
     }
@@ -231,7 +250,7 @@ final class ConvolutionTests: XCTestCase {
         let source = try String(contentsOf: TandemBinary.packageRoot.appendingPathComponent("Sources/CKernels/winograd.c"),
                                 encoding: .utf8)
         let tables = output.split(separator: "\n").filter { !$0.hasPrefix("/*") }
-        XCTAssertEqual(tables.filter { $0.hasPrefix("static const float") }.count, 3, output)
+        XCTAssertEqual(tables.filter { $0.hasPrefix("static const float") }.count, 6, output)
         for line in tables { XCTAssertTrue(source.contains(line), "winograd.c lacks: \(line)") }
     }
 
