@@ -33,6 +33,7 @@ public struct BenchmarkReport {
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
             "peak_rss_mb_per_rank": peakResidentMegabytes, "reduce": reduce,
             "split_ms": ["data": split.data * 1e3, "forward": split.forward * 1e3, "backward": split.backward * 1e3,
+                         "layer_collectives": split.layerCollectives * 1e3,
                          "allreduce_exposed": split.allreduce * 1e3, "allreduce_total": split.allreduceSpan * 1e3,
                          "allreduce_waiting": split.waiting * 1e3, "clip": split.clip * 1e3,
                          "optimizer": split.optimizer * 1e3],
@@ -46,9 +47,9 @@ public struct BenchmarkReport {
     public var text: String {
         let speed = tokensPerSecond.map { String(format: "%.0f tokens/s (%.0f samples/s)", $0, samplesPerSecond) }
             ?? String(format: "%.0f samples/s", samplesPerSecond)
-        return String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %@, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
+        return String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s): %@, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, layer collectives %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
                model, worldSize, reduce, globalBatch, blasThreads, speed, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
-               split.forward * 1e3, split.backward * 1e3, split.allreduce * 1e3, split.waiting * 1e3, split.clip * 1e3, split.optimizer * 1e3)
+               split.forward * 1e3, split.backward * 1e3, split.layerCollectives * 1e3, split.allreduce * 1e3, split.waiting * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }
 
@@ -76,7 +77,8 @@ public enum Benchmark {
         }
         var split = StepTimings()
         split.data = splits.map(\.data).median; split.forward = splits.map(\.forward).median
-        split.backward = splits.map(\.backward).median; split.allreduce = splits.map(\.allreduce).median
+        split.backward = splits.map(\.backward).median; split.layerCollectives = splits.map(\.layerCollectives).median
+        split.allreduce = splits.map(\.allreduce).median
         split.clip = splits.map(\.clip).median; split.optimizer = splits.map(\.optimizer).median
         split.allreduceSpan = splits.map(\.allreduceSpan).median; split.waiting = splits.map(\.waiting).median
         // Peak resident memory of this process (Linux reports ru_maxrss in KiB); the largest rank's.

@@ -3,12 +3,15 @@ import Foundation
 /// Where one step's time went, in seconds.
 public struct StepTimings {
     public var data = 0.0, forward = 0.0, backward = 0.0, allreduce = 0.0, clip = 0.0, optimizer = 0.0
+    /// Layers' own exchanges with the other ranks inside forward and backward (a batch
+    /// normalisation's sums over the global batch), taken out of `forward` and `backward`.
+    public var layerCollectives = 0.0
     /// The allreduce's whole span (overlapping backward); not part of `total`.
     public var allreduceSpan = 0.0
     /// Of `allreduce`, the time this rank waited at the shared path's barriers for slower ranks
     /// (load imbalance, not communication); 0 on the MPI path, where the two cannot be told apart.
     public var waiting = 0.0
-    public var total: Double { data + forward + backward + allreduce + clip + optimizer }
+    public var total: Double { data + forward + backward + layerCollectives + allreduce + clip + optimizer }
 }
 
 /// What one step produced, identical on every rank.
@@ -49,6 +52,8 @@ public final class TrainingStep {
 
     private let probe = GradientHealthProbe()
     private let batchBuffer = BatchBuffer()
+    /// The path's layer collectives, timed for the step split.
+    private let collectives: TimedCollectives
     /// Loss, correct predictions, squared gradient norm and stop requests, summed across ranks.
     private var statistics = [Double](repeating: 0, count: 4)
 
@@ -56,6 +61,7 @@ public final class TrainingStep {
                 path: GradientPath, authority: RankZeroAuthority, seed: UInt64) {
         self.communicator = communicator; self.model = model; self.loss = loss; self.optimizer = optimizer
         self.path = path; self.authority = authority; self.seed = seed
+        collectives = TimedCollectives(path.collectives)
     }
 
     /// How this step sums gradients: "shared-memory", "mpi", or "none" for a single rank.
@@ -71,6 +77,7 @@ public final class TrainingStep {
         let indices = BatchSampler.shard(of: batch, rank: communicator.rank, worldSize: communicator.size)
         let shardOffset = indices.startIndex - batch.startIndex
         path.beginStep()
+        collectives.reset()
 
         // 1. This rank's shard (the targets are read inside, where they are valid).
         let draw = TrainingDraw(seed: seed, step: step, epoch: epoch, firstPosition: shardOffset)
@@ -79,20 +86,24 @@ public final class TrainingStep {
 
             // 2. Forward and loss.
             let context = ForwardContext(training: true, seed: seed, step: step, globalSampleOffset: shardOffset,
-                                         collectives: path.collectives)
+                                         collectives: collectives)
             let output = try model.forward(x, context: context)
             return loss.forward(output, targets: targets)
         }
         try path.afterForward()
         t.forward = clock.lap()
+        let collectivesInForward = collectives.seconds
 
         // 3. Backward; finished units go to the gradient path at once.
         let gradOutput = loss.backward(normalizer: globalBatch * data.targetKind.scoredPerSample)
         if let hook = injectNaN, hook.rank == communicator.rank, hook.step == step {
             gradOutput[flat: 0] = .nan   // as if the loss had overflowed on this rank alone
         }
-        try model.backward(gradOutput, collectives: path.collectives, unitDone: path.unitDone)
+        try model.backward(gradOutput, collectives: collectives, unitDone: path.unitDone)
         t.backward = clock.lap()
+        t.layerCollectives = collectives.seconds
+        t.forward -= collectivesInForward
+        t.backward -= collectives.seconds - collectivesInForward
 
         // 4. The global gradient, and the statistics (loss, correct, squared norm, and whether
         //    this rank was asked to stop) summed alongside.

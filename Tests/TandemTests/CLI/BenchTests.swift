@@ -5,9 +5,9 @@ import XCTest
 /// and every phase of the split, and the phases add up (within the spread of medians) to a
 /// plausible step. Speed itself is a benchmark matter, never asserted here.
 final class BenchTests: XCTestCase {
-    func bench(_ ranks: Int, _ extra: [String]) throws -> [String: Any] {
-        let result = try TandemBinary.mpirun(ranks, ["bench", "--model", "mlp:784-256-128-10", "--global-batch", "64",
-                                                     "--steps", "30", "--warmup-steps", "3", "--train-subset", "2000",
+    func bench(_ ranks: Int, _ extra: [String], model: String = "mlp:784-256-128-10", steps: Int = 30) throws -> [String: Any] {
+        let result = try TandemBinary.mpirun(ranks, ["bench", "--model", model, "--global-batch", "64",
+                                                     "--steps", "\(steps)", "--warmup-steps", "3", "--train-subset", "2000",
                                                      "--json"] + extra, timeout: 120)
         XCTAssertEqual(result.status, 0, result.summary)
         let line = try XCTUnwrap(result.stdout.split(separator: "\n").last.map(String.init), result.summary)
@@ -24,18 +24,37 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(report["reduce"] as? String, "shared-memory")
         XCTAssertGreaterThan(report["samples_per_second"] as? Double ?? 0, 0)
         let phases = try split(report)
-        for key in ["data", "forward", "backward", "allreduce_exposed", "allreduce_total", "allreduce_waiting", "clip", "optimizer"] {
+        for key in ["data", "forward", "backward", "layer_collectives", "allreduce_exposed", "allreduce_total", "allreduce_waiting", "clip", "optimizer"] {
             XCTAssertNotNil(phases[key], "missing \(key) in \(phases)")
             XCTAssertGreaterThanOrEqual(phases[key] ?? -1, 0, key)
         }
         XCTAssertGreaterThan(phases["forward"] ?? 0, 0)
         XCTAssertGreaterThan(phases["allreduce_exposed"] ?? 0, 0, "the slice sum takes time")
+        XCTAssertEqual(phases["layer_collectives"] ?? -1, 0, "an MLP's layers exchange nothing")
         XCTAssertLessThanOrEqual(phases["allreduce_waiting"] ?? 1, phases["allreduce_exposed"] ?? 0)
         // Every rank's waiting, rank 0's being the one in the split.
         let waits = try XCTUnwrap(report["allreduce_waiting_ms_per_rank"] as? [Double], "\(report)")
         XCTAssertEqual(waits.count, 2)
         XCTAssertEqual(waits.first ?? -1, phases["allreduce_waiting"] ?? -2, accuracy: 1e-6)
         XCTAssertTrue(waits.allSatisfy { $0 >= 0 && $0 < (report["step_ms"] as? Double ?? 0) }, "\(waits)")
+    }
+
+    /// Batch normalisation sums its statistics over the ranks inside forward and backward: the
+    /// split shows that exchange as its own phase, on both gradient paths, and the text line
+    /// names it. (The phase includes waiting for the slowest rank to arrive, so on a busy
+    /// machine it can outlast the work around it.)
+    func testBatchStatisticsExchangeIsItsOwnPhase() throws {
+        let model = "conv:8x3p1,bn,relu,resblock:8,gap,linear:10"
+        for extra in [[], ["--reduce", "mpi"]] {
+            let phases = try split(try bench(2, extra, model: model, steps: 8))
+            XCTAssertGreaterThan(phases["layer_collectives"] ?? 0, 0, "\(extra): \(phases)")
+        }
+        let text = try TandemBinary.mpirun(2, ["bench", "--model", model, "--global-batch", "64", "--steps", "4",
+                                               "--warmup-steps", "1", "--train-subset", "2000"], timeout: 120)
+        XCTAssertEqual(text.status, 0, text.summary)
+        XCTAssertTrue(text.stdout.contains("layer collectives"), text.stdout)
+        let one = try split(try bench(1, [], model: model, steps: 4))
+        XCTAssertEqual(one["layer_collectives"] ?? 1, 0, accuracy: 0.05, "one process sums nothing: \(one)")
     }
 
     func testReportOnTheMPIPathAndOneProcess() throws {
