@@ -5,7 +5,9 @@
    is a difference of two such sums. Written here rather than in Swift because a double sum in
    one accumulator is a chain of dependent adds (four cycles each); four vectors of four
    independent partial sums keep the adder busy, and the order of the adds is fixed, so a rank
-   gets the same sums every time. */
+   gets the same sums every time. The normalised values x-hat are never stored: backward
+   recomputes them from the layer's input (x-hat = x * scale + shift, the forward's own float
+   operations), which saves writing and reading a tensor the size of the activations. */
 
 typedef double v4d __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
@@ -16,7 +18,11 @@ static inline v4d widen(v4 v) { return __builtin_convertvector(v, v4d); }
 /* a where mask > 0, else 0 (a fused ReLU's gradient mask, from its output). */
 static inline v4 masked(v4 a, v4 mask) { return (v4)((v4i)a & (mask > 0)); }
 
-void tandem_batchnorm_sums(const float *a, const float *b, const float *mask, long n, double *sum, double *dot) {
+/* x-hat from x, as the forward pass computed it (the same float operations, so the same bits). */
+static inline v4 affine4(v4 x, float scale, float shift) { return x * scale + shift; }
+
+void tandem_batchnorm_sums(const float *a, const float *b, float scale, float shift, const float *mask, long n,
+                           double *sum, double *dot) {
     v4d s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, d0 = s0, d1 = s0, d2 = s0, d3 = s0;
     long i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -27,38 +33,40 @@ void tandem_batchnorm_sums(const float *a, const float *b, const float *mask, lo
         }
         v4d w0 = widen(a0), w1 = widen(a1), w2 = widen(a2), w3 = widen(a3);
         s0 += w0; s1 += w1; s2 += w2; s3 += w3;
-        d0 += w0 * widen(load4(b + i)); d1 += w1 * widen(load4(b + i + 4));
-        d2 += w2 * widen(load4(b + i + 8)); d3 += w3 * widen(load4(b + i + 12));
+        d0 += w0 * widen(affine4(load4(b + i), scale, shift)); d1 += w1 * widen(affine4(load4(b + i + 4), scale, shift));
+        d2 += w2 * widen(affine4(load4(b + i + 8), scale, shift)); d3 += w3 * widen(affine4(load4(b + i + 12), scale, shift));
     }
     v4d s = (s0 + s1) + (s2 + s3), d = (d0 + d1) + (d2 + d3);
     double total = (s[0] + s[1]) + (s[2] + s[3]), products = (d[0] + d[1]) + (d[2] + d[3]);
     for (; i < n; i++) {
         double v = (mask && !(mask[i] > 0)) ? 0 : a[i];
         total += v;
-        products += v * b[i];
+        products += v * (double)(b[i] * scale + shift);
     }
     *sum += total;
     *dot += products;
 }
 
 void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
-                                float *xhat, float *y) {
-    for (long i = 0; i < n; i++) {
-        float h = x[i] * scale + shift;
-        float v = h * gamma + beta;
-        xhat[i] = h;
-        y[i] = relu && !(v > 0) ? 0 : v;
+                                float *y) {
+    if (relu) {
+        for (long i = 0; i < n; i++) {
+            float v = (x[i] * scale + shift) * gamma + beta;
+            y[i] = v > 0 ? v : 0;
+        }
+    } else {
+        for (long i = 0; i < n; i++) y[i] = (x[i] * scale + shift) * gamma + beta;
     }
 }
 
-void tandem_batchnorm_input_gradient(const float *dy, const float *mask, const float *xhat, long n, float k,
-                                     float meanDy, float meanProjected, float *dx) {
+void tandem_batchnorm_input_gradient(const float *dy, const float *mask, const float *x, long n, float scale, float shift,
+                                     float k, float meanDy, float meanProjected, float *dx) {
     if (mask) {
         for (long i = 0; i < n; i++) {
             float g = mask[i] > 0 ? dy[i] : 0;
-            dx[i] = k * (g - meanDy - xhat[i] * meanProjected);
+            dx[i] = k * (g - meanDy - (x[i] * scale + shift) * meanProjected);
         }
     } else {
-        for (long i = 0; i < n; i++) dx[i] = k * (dy[i] - meanDy - xhat[i] * meanProjected);
+        for (long i = 0; i < n; i++) dx[i] = k * (dy[i] - meanDy - (x[i] * scale + shift) * meanProjected);
     }
 }

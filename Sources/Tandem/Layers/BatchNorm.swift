@@ -35,9 +35,11 @@ public final class BatchNorm: FusingLayer {
     private var runningMean: ParameterView!
     private var runningVar: ParameterView!
     private var batchesTracked: ParameterView!
-    /// x̂ of the last training forward, and 1/√(σ² + ε) per channel.
-    private let normalised = FloatBuffer()
+    /// The last training forward's input and, per channel, 1/√(σ² + ε) and −μ/√(σ² + ε):
+    /// x̂ = x · inverseStd + shift is recomputed in backward rather than stored.
+    private var input: Tensor?
     private var inverseStd: [Float] = []
+    private var shifts: [Float] = []
     private var sums: [Double] = []
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
@@ -98,29 +100,30 @@ public final class BatchNorm: FusingLayer {
             for s in 0..<n {
                 for ch in 0..<c {
                     let row = x + (s * c + ch) * spatial
-                    tandem_batchnorm_sums(row, row, nil, spatial, sums.baseAddress! + ch, sums.baseAddress! + c + ch)
+                    tandem_batchnorm_sums(row, row, 1, 0, nil, spatial, sums.baseAddress! + ch, sums.baseAddress! + c + ch)
                 }
             }
         }
         sums[2 * c] = Double(n * spatial)
         try context.collectives.sum(&sums)
         let count = sums[2 * c]
-        let xhat = normalised.tensor(input.shape)
-        if inverseStd.count != c { inverseStd = [Float](repeating: 0, count: c) }
+        self.input = input
+        if inverseStd.count != c { inverseStd = [Float](repeating: 0, count: c); shifts = inverseStd }
         for ch in 0..<c {
             let mean = sums[ch] / count
             let variance = max(sums[c + ch] / count - mean * mean, 0)
             let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
             inverseStd[ch] = inverse
+            shifts[ch] = -Float(mean) * inverse
             // PyTorch keeps the unbiased variance, n/(n − 1) of the batch's.
             let unbiased = count > 1 ? variance * count / (count - 1) : variance
             runningMean.value[ch] = (1 - momentum) * runningMean.value[ch] + momentum * Float(mean)
             runningVar.value[ch] = (1 - momentum) * runningVar.value[ch] + momentum * Float(unbiased)
-            let (gamma, beta, m) = (weight.value[ch], bias.value[ch], Float(mean))
+            let (gamma, beta) = (weight.value[ch], bias.value[ch])
             for s in 0..<n {
                 let offset = (s * c + ch) * spatial
-                tandem_batchnorm_normalise(x + offset, spatial, inverse, -m * inverse, gamma, beta, appliesReLU ? 1 : 0,
-                                           xhat.pointer + offset, y.pointer + offset)
+                tandem_batchnorm_normalise(x + offset, spatial, inverse, shifts[ch], gamma, beta, appliesReLU ? 1 : 0,
+                                           y.pointer + offset)
             }
         }
         batchesTracked.value[0] += 1
@@ -129,7 +132,8 @@ public final class BatchNorm: FusingLayer {
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         let (c, spatial, n) = (channels, gradOutput.count / max(gradOutput.batch * channels, 1), gradOutput.batch)
-        let dy = gradOutput.pointer, xhat = normalised.pointer
+        guard let input else { preconditionFailure("BatchNorm.backward before a training forward") }
+        let dy = gradOutput.pointer, x = input.pointer
         // The fused ReLU's mask: its output, positive where the gradient passes.
         let mask: UnsafePointer<Float>? = appliesReLU ? UnsafePointer(output.pointer) : nil
         // Σ dy and Σ dy·x̂ per channel over this shard: the shard's dβ and dγ, and (summed over
@@ -139,7 +143,7 @@ public final class BatchNorm: FusingLayer {
             for s in 0..<n {
                 for ch in 0..<c {
                     let offset = (s * c + ch) * spatial
-                    tandem_batchnorm_sums(dy + offset, xhat + offset, mask.map { $0 + offset }, spatial,
+                    tandem_batchnorm_sums(dy + offset, x + offset, inverseStd[ch], shifts[ch], mask.map { $0 + offset }, spatial,
                                           sums.baseAddress! + ch, sums.baseAddress! + c + ch)
                 }
             }
@@ -160,8 +164,8 @@ public final class BatchNorm: FusingLayer {
             let meanDy = Float(sums[ch] / count), meanProjected = Float(sums[c + ch] / count)
             for s in 0..<n {
                 let offset = (s * c + ch) * spatial
-                tandem_batchnorm_input_gradient(dy + offset, mask.map { $0 + offset }, xhat + offset, spatial, k,
-                                                meanDy, meanProjected, dx.pointer + offset)
+                tandem_batchnorm_input_gradient(dy + offset, mask.map { $0 + offset }, x + offset, spatial,
+                                                inverseStd[ch], shifts[ch], k, meanDy, meanProjected, dx.pointer + offset)
             }
         }
         return dx
