@@ -63,13 +63,13 @@ public final class BasicBlock: Layer {
     }
 
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
-        let h = try relu1.forward(try bn1.forward(try conv1.forward(input, context: context), context: context), context: context)
-        let main = try bn2.forward(try conv2.forward(h, context: context), context: context)
+        let h = relu1.forward(try bn1.forward(conv1.forward(input, context: context), context: context), context: context)
+        let main = try bn2.forward(conv2.forward(h, context: context), context: context)
         let side = try downsample?.forward(input, context: context) ?? input
         let y = sum.tensor(main.shape)
         let a = main.pointer, b = side.pointer, out = y.pointer
         for i in 0..<y.count { let v = a[i] + b[i]; out[i] = v > 0 ? v : 0 }
-        return try relu2.forward(y, context: context)
+        return relu2.forward(y, context: context)
     }
 
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
