@@ -71,7 +71,7 @@ struct Eval: ParsableCommand {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } else {
                 print(String(format: "test loss %.4f  test accuracy %.4f  (%d samples)", result.loss, result.accuracy, result.count))
-                if let worst {
+                if worst != nil {
                     print("accuracy per held-out voice (\(voices.count) voices, worst first):")
                     let ranked = voices.sorted { (Double($0.correct) / Double($0.total), $0.voice) < (Double($1.correct) / Double($1.total), $1.voice) }
                     let width = voices.map(\.voice.count).max() ?? 0

@@ -59,7 +59,7 @@ final class AudioFileTests: XCTestCase {
 
     func testUnusableFilesAreRefusedInOneLineNamingThem() throws {
         let directory = TandemBinary.temporaryDirectory(self, "audio")
-        FileManager.default.createFile(atPath: "\(directory)/empty.wav", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: "\(directory)/empty.wav", contents: Data()))
         try "not a sound at all\n".write(toFile: "\(directory)/text.wav", atomically: true, encoding: .utf8)
         try AudioFile.write([], sampleRate: 16_000, to: "\(directory)/silent.wav")   // a header and no samples
         try sox("-n -r 8000 -b 8 \(directory)/long.wav synth 700 sine 440")         // 11 minutes
@@ -114,7 +114,7 @@ final class AudioFileTests: XCTestCase {
                 for i in start..<min(bytes.count, start + 256) { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
             }
             let path = "\(directory)/fuzz-\(trial).\(format.rawValue)"
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
             do {
                 let samples = try AudioFile.read(path)
                 XCTAssertTrue(samples.allSatisfy(\.isFinite), path)

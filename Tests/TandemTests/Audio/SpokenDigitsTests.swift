@@ -49,13 +49,13 @@ final class SpokenDigitsTests: XCTestCase {
         let cache = directory + "/" + FeatureCache.fileName
         var bytes = [UInt8](FileManager.default.contents(atPath: cache)!)
         bytes[bytes.count / 2] ^= 0x40
-        FileManager.default.createFile(atPath: cache, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: cache, contents: Data(bytes)))
         messages = []
         let repaired = try SpokenDigits.load(directory: directory) { messages.append($0) }
         XCTAssertTrue(messages.first?.contains("checksum") ?? false, "\(messages)")
         XCTAssertEqual(repaired.train.power, first.train.power)
         // Cut short: reported too.
-        FileManager.default.createFile(atPath: cache, contents: Data(bytes.prefix(1000)))
+        XCTAssertTrue(FileManager.default.createFile(atPath: cache, contents: Data(bytes.prefix(1000))))
         messages = []
         _ = try SpokenDigits.load(directory: directory) { messages.append($0) }
         XCTAssertTrue(messages.first?.contains("damaged") ?? false, "\(messages)")

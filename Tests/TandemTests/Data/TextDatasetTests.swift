@@ -7,7 +7,7 @@ import XCTest
 final class TextDatasetTests: XCTestCase {
     func write(_ text: String, _ name: String = "text.txt") -> String {
         let path = TandemBinary.temporaryDirectory(self, "text") + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
         return path
     }
 

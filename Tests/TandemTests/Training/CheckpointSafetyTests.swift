@@ -121,7 +121,7 @@ final class CheckpointSafetyTests: XCTestCase {
         // Root ignores permission bits, so the failures are made real: a run directory under a
         // regular file, and a file-size limit (ulimit -f) smaller than a checkpoint.
         let blocker = TandemBinary.temporaryDirectory(self, "blocker") + "/file"
-        FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
         let startup = try TandemBinary.run(["train", "--max-steps", "2", "--run-dir", blocker + "/run"], timeout: 60)
         XCTAssertNotEqual(startup.status, 0)
         XCTAssertEqual(startup.tandemErrorLines.count, 1, startup.stderr)
