@@ -253,13 +253,6 @@ void tandem_winograd_unpad(const float *P, int N, int C, int H, int W, int paddi
 #define W_BT BT_4_5
 #define W_NAME(f) f##_5x5
 #include "winograd_tile.h"
-#undef KERNEL
-#undef TILE
-#undef POINTS
-#undef W_AT
-#undef W_G
-#undef W_BT
-#undef W_NAME
 
 #define KERNEL 3
 #define TILE 6
@@ -269,13 +262,6 @@ void tandem_winograd_unpad(const float *P, int N, int C, int H, int W, int paddi
 #define W_BT BT_4_3
 #define W_NAME(f) f##_3x3
 #include "winograd_tile.h"
-#undef KERNEL
-#undef TILE
-#undef POINTS
-#undef W_AT
-#undef W_G
-#undef W_BT
-#undef W_NAME
 
 /* The public kernels: the shape is the kernel size, 5 or 3 (WinogradConvolution checks it). */
 void tandem_winograd_weights(int r, const float *w, int K, int C, float *U, long xiStride) {

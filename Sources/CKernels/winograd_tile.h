@@ -7,8 +7,8 @@
      W_AT, W_G, W_BT   the Toom-Cook matrices of F(4, r)
      W_NAME(f)         the name of function f for this shape (f_5x5 or f_3x3)
 
-   and undefining them afterwards. The code is winograd.c's: see its notes for the algebra and
-   the layouts. */
+   and undefines them at its end, ready for the next shape. The code is winograd.c's: see its
+   notes for the algebra and the layouts. */
 
 /* B^T d, its transpose B v, A^T m (eight values to four) and its transpose A e. */
 static inline void W_NAME(input_1d)(const v8 *d, int s, v8 *out, int os) { line(&W_BT[0][0], TILE, TILE, 0, d, s, out, os); }
@@ -200,3 +200,11 @@ static void W_NAME(output_gradient)(const float *dy, const float *y, int N, int 
         biasGradient[k] = accumulate ? biasGradient[k] + total : total;
     }
 }
+
+#undef KERNEL
+#undef TILE
+#undef POINTS
+#undef W_AT
+#undef W_G
+#undef W_BT
+#undef W_NAME

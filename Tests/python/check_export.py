@@ -35,6 +35,20 @@ def read_idx(path):
     return np.frombuffer(data[4 + 4 * dims:], dtype=np.uint8).reshape(shape)
 
 
+def test_set(data_dir):
+    """Fashion-MNIST's test images as float32 in [0, 1], [10000, 28, 28], and their labels."""
+    images = read_idx(f"{data_dir}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
+    return images, read_idx(f"{data_dir}/t10k-labels-idx1-ubyte.gz")
+
+
+def expected_accuracy(accuracy, eval_report):
+    """`tandem eval --json`'s test accuracy, after checking that `accuracy` reproduces it."""
+    expected = json.load(open(eval_report))["test_accuracy"]
+    if abs(accuracy - expected) > 2e-4:
+        fail(f"NumPy forward pass gives accuracy {accuracy}, tandem eval says {expected}")
+    return expected
+
+
 def fail(message):
     print("check_export: " + message, file=sys.stderr)
     sys.exit(1)
@@ -59,18 +73,15 @@ def main():
         fail(f"expected an mlp: model, got {meta.get('model')}")
 
     # PyTorch's nn.Sequential(Linear, ReLU, Linear, ...): weights at even indices, [out, in].
-    images = read_idx(f"{data_dir}/t10k-images-idx3-ubyte.gz").reshape(10000, -1).astype(np.float32) / 255
-    labels = read_idx(f"{data_dir}/t10k-labels-idx1-ubyte.gz")
+    images, labels = test_set(data_dir)
     layers = sorted({int(k.split(".")[0]) for k in tensors})
-    x = images
+    x = images.reshape(len(images), -1)
     for i, index in enumerate(layers):
         x = x @ tensors[f"{index}.weight"].T + tensors[f"{index}.bias"]
         if i < len(layers) - 1:
             x = np.maximum(x, 0)
     accuracy = float((x.argmax(axis=1) == labels).mean())
-    expected = json.load(open(eval_report))["test_accuracy"]
-    if abs(accuracy - expected) > 2e-4:
-        fail(f"NumPy forward pass gives accuracy {accuracy}, tandem eval says {expected}")
+    expected = expected_accuracy(accuracy, eval_report)
     print(f"check_export: {len(tensors)} tensors agree; NumPy accuracy {accuracy:.4f} = tandem {expected:.4f}")
 
 

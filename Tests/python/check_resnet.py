@@ -12,10 +12,10 @@ nn.Conv2d `I.weight` [out, in, k, k] (and `I.bias` when it has one), nn.BatchNor
 [out, in]. Batch normalisation in evaluation uses the running statistics. The forward pass over
 the Fashion-MNIST test set must reproduce `tandem eval --json`'s accuracy, and every tensor in
 the file must have been used. Exits non-zero with a message on the first disagreement."""
-import json, sys
+import sys
 
 import numpy as np
-from check_export import fail, read_idx, read_safetensors
+from check_export import expected_accuracy, fail, read_safetensors, test_set
 
 
 class Weights:
@@ -113,8 +113,7 @@ def main():
     if "resblock" not in spec or "bn" not in spec.split(","):
         fail(f"expected a layer list with bn and resblock items, got {spec!r}")
     w = Weights(tensors)
-    images = read_idx(f"{data_dir}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
-    labels = read_idx(f"{data_dir}/t10k-labels-idx1-ubyte.gz")
+    images, labels = test_set(data_dir)
     predictions = []
     for first in range(0, len(images), 500):
         batch = images[first:first + 500][:, None, :, :]
@@ -123,9 +122,7 @@ def main():
     if unused:
         fail(f"tensors the PyTorch modules would not read: {unused}")
     accuracy = float((np.concatenate(predictions) == labels).mean())
-    expected = json.load(open(eval_report))["test_accuracy"]
-    if abs(accuracy - expected) > 2e-4:
-        fail(f"NumPy forward pass gives accuracy {accuracy}, tandem eval says {expected}")
+    expected = expected_accuracy(accuracy, eval_report)
     print(f"check_resnet: {len(tensors)} tensors read as PyTorch's modules; NumPy accuracy {accuracy:.4f} = tandem {expected:.4f}")
 
 

@@ -24,6 +24,18 @@ final class ExportPythonTests: XCTestCase {
         XCTAssertTrue(check.stdout.contains("tensors agree"), check.stdout)
     }
 
+    /// `tandem export`s the checkpoint to RUN/weights.safetensors and writes `tandem eval --json`
+    /// of the exported file to RUN/eval.json, for a NumPy check to compare with; returns the file.
+    func exportAndEvaluate(_ checkpoint: String, into run: String) throws -> String {
+        let exported = run + "/weights.safetensors"
+        let export = try TandemBinary.run(["export", "--checkpoint", checkpoint, "--out", exported], timeout: 60)
+        XCTAssertEqual(export.status, 0, export.summary)
+        let evaluation = try TandemBinary.run(["eval", "--checkpoint", exported, "--json"], timeout: 120)
+        XCTAssertEqual(evaluation.status, 0, evaluation.summary)
+        try evaluation.stdout.write(toFile: run + "/eval.json", atomically: true, encoding: .utf8)
+        return exported
+    }
+
     /// A convolutional network with batch normalisation and residual blocks (one with an
     /// identity shortcut on Winograd's path, one strided with a projection) exports as
     /// nn.Conv2d / nn.BatchNorm2d / torchvision BasicBlock / nn.Linear state: a NumPy forward
@@ -35,13 +47,7 @@ final class ExportPythonTests: XCTestCase {
         let trained = try TandemBinary.run(["train", "--model", spec, "--max-steps", "60", "--warmup", "0", "--threads", "1",
                                             "--run-dir", run, "--quiet"], timeout: 300)
         XCTAssertEqual(trained.status, 0, trained.summary)
-        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
-        let exported = run + "/weights.safetensors"
-        let export = try TandemBinary.run(["export", "--checkpoint", checkpoint, "--out", exported], timeout: 60)
-        XCTAssertEqual(export.status, 0, export.summary)
-        let evaluation = try TandemBinary.run(["eval", "--checkpoint", exported, "--json"], timeout: 120)
-        XCTAssertEqual(evaluation.status, 0, evaluation.summary)
-        try evaluation.stdout.write(toFile: run + "/eval.json", atomically: true, encoding: .utf8)
+        let exported = try exportAndEvaluate(try XCTUnwrap(CheckpointDirectory(path: run).latestPath()), into: run)
         let script = TandemBinary.packageRoot.appendingPathComponent("Tests/python/check_resnet.py").path
         let check = try TandemBinary.launch(executable: "/usr/bin/env",
                                             arguments: ["python3", script, exported, run + "/eval.json", FashionMNIST.defaultDirectory],
@@ -55,12 +61,7 @@ final class ExportPythonTests: XCTestCase {
     func testAGPTExportsAsNanoGPTsStateDict() throws {
         let checkpoint = try TandemBinary.trainedSmallGPT(self)
         let run = TandemBinary.temporaryDirectory(self, "export-gpt")
-        let exported = run + "/weights.safetensors"
-        let export = try TandemBinary.run(["export", "--checkpoint", checkpoint, "--out", exported], timeout: 60)
-        XCTAssertEqual(export.status, 0, export.summary)
-        let evaluation = try TandemBinary.run(["eval", "--checkpoint", exported, "--json"], timeout: 120)
-        XCTAssertEqual(evaluation.status, 0, evaluation.summary)
-        try evaluation.stdout.write(toFile: run + "/eval.json", atomically: true, encoding: .utf8)
+        let exported = try exportAndEvaluate(checkpoint, into: run)
         let script = TandemBinary.packageRoot.appendingPathComponent("Tests/python/check_gpt.py").path
         let check = try TandemBinary.launch(executable: "/usr/bin/env",
                                             arguments: ["python3", script, exported, ShakespeareCorpus.defaultPath, run + "/eval.json"],
