@@ -54,13 +54,19 @@ struct TrainingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Clip gradients to this global L2 norm (rank 0 decides).") var clipNorm: Float?
     @Option(parsing: .unconditional, help: "Seed for initial weights, shuffling and dropout.") var seed: UInt64 = 42
     @Option(help: "Shuffle the training set every epoch (true/false).") var shuffle = true
-    @Option(help: "fashion-mnist, csv (with --csv-train and --csv-test), text (with --text-file), shakespeare (fetched by scripts/setup) or spoken-digits (made by scripts/make-spoken-digits); text data needs a gpt model. Default: shakespeare for a gpt model, spoken-digits for the speech model, else fashion-mnist.") var dataset: DatasetKind?
+    @Option(help: "fashion-mnist, csv (with --csv-train and --csv-test), npy (NumPy arrays: --train-x, --train-y, --test-x, --test-y), folder (image folders: --train-dir, --test-dir), text (with --text-file), shakespeare (fetched by scripts/setup) or spoken-digits (made by scripts/make-spoken-digits); text data needs a gpt model. Default: shakespeare for a gpt model, spoken-digits for the speech model, else fashion-mnist.") var dataset: DatasetKind?
     @Option(help: "A text file for --dataset text, read as bytes (repeat for several, concatenated in order): the first 90 % trains, the last 10 % validates.")
     var textFile: [String] = []
     @Option(parsing: .unconditional, help: "Evaluate on the validation data every N steps (and at the end).") var evalEvery: Int?
     @Option(help: "Directory of the Fashion-MNIST IDX files.") var dataDir = FashionMNIST.defaultDirectory
     @Option(help: "CSV training file (label, features...).") var csvTrain: String?
     @Option(help: "CSV test file.") var csvTest: String?
+    @Option(help: "Training inputs for --dataset npy: x.npy (one sample per row), or data.npz:x; a bare data.npz brings its y too.") var trainX: String?
+    @Option(help: "Training class labels for --dataset npy: y.npy (integers, one per sample), or data.npz:y.") var trainY: String?
+    @Option(help: "Test inputs for --dataset npy (as --train-x).") var testX: String?
+    @Option(help: "Test class labels for --dataset npy (as --train-y).") var testY: String?
+    @Option(help: "Training images for --dataset folder: DIR/<class>/*.png|*.pgm, classes sorted by name.") var trainDir: String?
+    @Option(help: "Test images for --dataset folder, in the same layout and classes.") var testDir: String?
     @Option(parsing: .unconditional, help: "Train on the first N training samples only.") var trainSubset: Int?
     @Option(help: "How training varies its samples: for --dataset spoken-digits a comma-separated list of noise, shift, tempo and warp (default: all four), or none; for images crop and flip (default: none).")
     var augment: String?
@@ -95,7 +101,10 @@ struct TrainingOptions: ParsableArguments {
         config.learningRate = lr; config.schedule = schedule; config.warmupSteps = warmup
         config.stepEvery = stepEvery; config.stepGamma = gamma; config.clipNorm = clipNorm
         config.seed = seed; config.shuffle = shuffle; config.dataset = dataset ?? TrainingOptions.defaultDataset(model: model); config.dataDirectory = dataDir
-        config.csvTrain = csvTrain; config.csvTest = csvTest; config.textFiles = textFile; config.evalEvery = evalEvery; config.trainSubset = trainSubset
+        config.csvTrain = csvTrain; config.csvTest = csvTest
+        config.trainX = trainX; config.trainY = trainY; config.testX = testX; config.testY = testY
+        config.trainDirectory = trainDir; config.testDirectory = testDir
+        config.textFiles = textFile; config.evalEvery = evalEvery; config.trainSubset = trainSubset
         config.augment = augment.flatMap(AugmentationKind.list)
         config.validationSplit = validationSplit; config.threads = threads
         config.overlap = overlap; config.bucketMegabytes = bucketMb; config.reduce = reduce

@@ -1,14 +1,19 @@
 import CKernels
 
-/// Labelled samples held in memory, as compactly as they came: a `DataSource` with one class
-/// per sample (Fashion-MNIST, CSV files).
+/// Labelled samples, stored as compactly as they came: a `DataSource` with one class per
+/// sample (Fashion-MNIST, CSV files, NumPy arrays, image folders).
 ///
 /// Images stay as bytes and are scaled to [0, 1] only when a batch is filled, so the training
-/// set costs 47 MB instead of 188 MB per rank. CSV features are kept as floats.
+/// set costs 47 MB instead of 188 MB per rank. CSV features are kept as floats. A NumPy array
+/// stays in its memory-mapped file: the ranks of a host share its pages, and each batch
+/// converts only its own rows.
 public final class Dataset: DataSource {
     public enum Storage {
         case bytes([UInt8], scale: Float)
         case floats([Float])
+        /// Rows of a memory-mapped NumPy array; sample i is row `rows[i]` (all rows in order
+        /// when nil), its elements times `scale`.
+        case array(NumPyArray, rows: [Int]?, scale: Float)
     }
 
     public let name: String
@@ -29,6 +34,7 @@ public final class Dataset: DataSource {
         switch storage {
         case .bytes(let b, _): values = b.count
         case .floats(let f): values = f.count
+        case .array(let a, let rows, _): values = (rows?.count ?? a.rows) * a.rowSize
         }
         precondition(values == labels.count * featuresPerSample, "dataset storage does not match its labels")
     }
@@ -74,6 +80,8 @@ public final class Dataset: DataSource {
             floats.withUnsafeBufferPointer { f in
                 for (row, index) in indices.enumerated() { (x + row * d).update(from: f.baseAddress! + index * d, count: d) }
             }
+        case .array(let array, let rows, let scale):
+            for (row, index) in indices.enumerated() { array.copyRow(rows?[index] ?? index, scale: scale, into: x + row * d) }
         }
     }
 
@@ -90,6 +98,9 @@ public final class Dataset: DataSource {
             var out = [Float](); out.reserveCapacity(indices.count * d)
             for i in indices { out.append(contentsOf: floats[(i * d)..<((i + 1) * d)]) }
             newStorage = .floats(out)
+        case .array(let array, let rows, let scale):
+            // Still the same mapped file: a subset is a list of its rows, not a copy.
+            newStorage = .array(array, rows: indices.map { rows?[$0] ?? $0 }, scale: scale)
         }
         return Dataset(name: name, sampleShape: sampleShape, classCount: classCount, classNames: classNames,
                        storage: newStorage, labels: indices.map { labels[$0] })
@@ -116,6 +127,20 @@ public final class Dataset: DataSource {
             for i in stride(from: 0, to: b.count, by: 97) { mix(UInt64(b[i])) }
         case .floats(let f):
             for i in stride(from: 0, to: f.count, by: 7) { mix(UInt64(f[i].bitPattern)) }
+        case .array(let array, let rows, _):
+            // At most 4,096 elements, spread over the samples: reading every 97th byte would
+            // touch every page of a large file in every rank before training starts.
+            let total = count * featuresPerSample, step = max(1, total / 4096)
+            var value = [Float](repeating: 0, count: featuresPerSample)
+            var lastSample = -1
+            for i in stride(from: 0, to: total, by: step) {
+                let sample = i / featuresPerSample
+                if sample != lastSample {
+                    value.withUnsafeMutableBufferPointer { array.copyRow(rows?[sample] ?? sample, into: $0.baseAddress!) }
+                    lastSample = sample
+                }
+                mix(UInt64(value[i % featuresPerSample].bitPattern))
+            }
         }
         for l in labels { mix(UInt64(UInt32(bitPattern: l))) }
         return h.value

@@ -1,18 +1,50 @@
 /// A NumPy `.npy` array read in place from a memory-mapped file (see `MappedFile`): nothing is
-/// copied until rows are asked for, and then only those rows, converted to `Float`.
+/// copied until rows are asked for, and then only those rows, converted to `Float`. The array
+/// may be a whole `.npy` file or a member of a stored `.npz` archive.
 public final class NumPyArray {
     public let header: NumPyHeader
+    /// Names the array in messages: the file, or "archive.npz:member".
+    public let path: String
     private let file: MappedFile
+    /// Where the array's `.npy` bytes start in the file.
+    private let start: Int
 
-    public init(path: String) throws {
-        file = try MappedFile(path: path)
-        let bytes = file.bytes
-        // The header is in the first bytes; its declared length is checked against the file.
-        header = try NumPyHeader(prefix: UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]),
-                                 fileSize: file.size, path: path)
+    /// The `.npy` file at `path`.
+    public convenience init(path: String) throws {
+        let file = try MappedFile(path: path)
+        try self.init(file: file, start: 0, size: file.size, path: path)
     }
 
-    public var path: String { file.path }
+    /// The array `name` ("x" or "x.npy") of the `.npz` archive at `path` (as `numpy.savez` writes).
+    public convenience init(archive path: String, member name: String) throws {
+        let file = try MappedFile(path: path)
+        let archive = try ZipArchive(file.bytes, path: path)
+        let wanted = name.hasSuffix(".npy") ? name : name + ".npy"
+        guard let member = archive.member(named: wanted) else {
+            let names = archive.members.map { $0.name.hasSuffix(".npy") ? String($0.name.dropLast(4)) : $0.name }
+            throw DataError(path, "has no array '\(wanted.dropLast(4))' (it holds \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+        }
+        try self.init(file: file, start: member.offset, size: member.size, path: path + ":" + wanted.dropLast(4))
+    }
+
+    /// Opens what a command line names: "data.npy", or "data.npz:key" (an archive's array;
+    /// `defaultKey` when only "data.npz" is given).
+    public static func open(_ reference: String, defaultKey: String) throws -> NumPyArray {
+        if let colon = reference.lastIndex(of: ":"), reference[..<colon].hasSuffix(".npz") {
+            return try NumPyArray(archive: String(reference[..<colon]), member: String(reference[reference.index(after: colon)...]))
+        }
+        if reference.hasSuffix(".npz") { return try NumPyArray(archive: reference, member: defaultKey) }
+        return try NumPyArray(path: reference)
+    }
+
+    private init(file: MappedFile, start: Int, size: Int, path: String) throws {
+        self.file = file; self.start = start; self.path = path
+        let bytes = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + size)])
+        // The header is in the first bytes; its declared length is checked against the size.
+        header = try NumPyHeader(prefix: UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]),
+                                 fileSize: size, path: path)
+    }
+
     public var shape: [Int] { header.shape }
     public var dtype: NumPyDType { header.dtype }
     /// Rows: the first dimension (1 for a scalar).
@@ -20,7 +52,7 @@ public final class NumPyArray {
     /// Elements per row: the product of the other dimensions.
     public var rowSize: Int { rows == 0 ? 0 : header.count / rows }
 
-    private var elements: UnsafeRawPointer { file.base! + header.dataOffset }
+    private var elements: UnsafeRawPointer { file.base! + start + header.dataOffset }
 
     /// Element `i` (in C order) as a Double; integer types convert exactly up to 2⁵³.
     public func element(_ i: Int) -> Double {

@@ -30,6 +30,10 @@ public enum LossKind: String, CaseIterable, Sendable {
 public enum DatasetKind: String, CaseIterable, Sendable {
     case fashionMNIST = "fashion-mnist"
     case csv
+    /// NumPy arrays (`--train-x`, `--train-y`, `--test-x`, `--test-y`): `.npy` files or `.npz` archives.
+    case npy
+    /// Image folders in torchvision's ImageFolder layout (`--train-dir`, `--test-dir`).
+    case folder
     /// Text files as bytes (`--text-file`), for a byte-level language model.
     case text
     /// The Shakespeare corpus that scripts/setup fetches.

@@ -28,6 +28,15 @@ public struct TrainingConfig: Equatable {
     public var dataDirectory = FashionMNIST.defaultDirectory
     public var csvTrain: String? = nil
     public var csvTest: String? = nil
+    /// The arrays of `--dataset npy` (see `NumPyDataset`): "x.npy", or "data.npz:x"; a bare
+    /// "data.npz" as `trainX` (or `testX`) brings its `y` with it.
+    public var trainX: String? = nil
+    public var trainY: String? = nil
+    public var testX: String? = nil
+    public var testY: String? = nil
+    /// The folders of `--dataset folder` (see `ImageFolder`).
+    public var trainDirectory: String? = nil
+    public var testDirectory: String? = nil
     /// The files of `--dataset text`, read as bytes and concatenated in this order.
     public var textFiles: [String] = []
     /// Evaluate on the validation data every N steps (as well as at each epoch's end).
@@ -144,6 +153,13 @@ public struct TrainingConfig: Equatable {
         }
         if let checkpointEvery, checkpointEvery < 1 { try fail("--checkpoint-every must be at least 1") }
         if let evalEvery, evalEvery < 1 { try fail("--eval-every must be at least 1 step (got \(evalEvery))") }
+        let arrays = [("--train-x", trainX), ("--train-y", trainY), ("--test-x", testX), ("--test-y", testY)]
+        if dataset != .npy, let given = arrays.first(where: { $0.1 != nil }) {
+            try fail("\(given.0) \(given.1!) is read only with --dataset npy (this run trains on --dataset \(dataset.rawValue))")
+        }
+        if dataset != .folder, let given = [("--train-dir", trainDirectory), ("--test-dir", testDirectory)].first(where: { $0.1 != nil }) {
+            try fail("\(given.0) \(given.1!) is read only with --dataset folder (this run trains on --dataset \(dataset.rawValue))")
+        }
         if dataset != .text, let file = textFiles.first {
             try fail("--text-file \(file) is read only with --dataset text (this run trains on --dataset \(dataset.rawValue))")
         }
@@ -157,8 +173,8 @@ public struct TrainingConfig: Equatable {
             if dataset != .spokenDigits, augment.contains(where: { !$0.isForImages }) {
                 try fail("--augment \(list): noise, shift, tempo and warp apply to --dataset spoken-digits only")
             }
-            if dataset != .fashionMNIST && dataset != .spokenDigits && !augment.isEmpty {
-                try fail("--augment \(list): crop and flip apply to images (--dataset fashion-mnist)")
+            if ![.fashionMNIST, .spokenDigits, .npy, .folder].contains(dataset) && !augment.isEmpty {
+                try fail("--augment \(list): crop and flip apply to images (--dataset fashion-mnist, npy or folder)")
             }
         }
         if let trainSubset, trainSubset < globalBatch { try fail("--train-subset \(trainSubset) is smaller than --global-batch \(globalBatch)") }

@@ -45,6 +45,30 @@ public struct TrainingData {
             guard test.featuresPerSample == train.featuresPerSample else {
                 throw DataError(testPath, "has \(test.featuresPerSample) features per sample but \(trainPath) has \(train.featuresPerSample)")
             }
+        case .npy:
+            guard let trainX = config.trainX, let testX = config.testX else {
+                throw TrainingConfig.Invalid(description: "--dataset npy needs --train-x and --test-x (with --train-y and --test-y, unless they are .npz archives holding x and y)")
+            }
+            func labels(_ x: String, _ y: String?, _ option: String) throws -> String {
+                if let y { return y }
+                guard x.hasSuffix(".npz") else {
+                    throw TrainingConfig.Invalid(description: "\(option) is needed for \(x) (only a bare .npz archive brings its own y)")
+                }
+                return x
+            }
+            train = try NumPyDataset.load(x: trainX, y: labels(trainX, config.trainY, "--train-y"))
+            testPath = testX
+            test = try NumPyDataset.load(x: testX, y: labels(testX, config.testY, "--test-y"), classCount: train.classCount)
+            guard test.sampleShape == train.sampleShape else {
+                throw DataError(testPath, "holds samples of shape \(test.sampleShape) but \(trainX) holds \(train.sampleShape)")
+            }
+        case .folder:
+            guard let trainDirectory = config.trainDirectory, let testDirectory = config.testDirectory else {
+                throw TrainingConfig.Invalid(description: "--dataset folder needs --train-dir and --test-dir")
+            }
+            train = try ImageFolder.load(trainDirectory)
+            testPath = testDirectory
+            test = try ImageFolder.load(testDirectory, classNames: train.classNames, sampleShape: train.sampleShape)
         }
         guard test.count > 0 else { throw DataError(testPath, "holds no samples") }
         if let n = config.trainSubset, n < train.count { train = train.subset(Array(0..<n), name: train.name + "/subset") }
@@ -53,7 +77,12 @@ public struct TrainingData {
             let parts = train.split(validationFraction: config.validationSplit, seed: config.seed)
             train = parts.train; validation = parts.validation
         }
-        train.augmentation = config.imageAugmentation   // the training set's alone
+        if let augmentation = config.imageAugmentation {
+            guard train.sampleShape.count == 3 else {
+                throw TrainingConfig.Invalid(description: "--augment \(config.augmentationText) crops and flips images, but this data set's samples have shape \(train.sampleShape), not [channels, height, width]")
+            }
+            train.augmentation = augmentation   // the training set's alone
+        }
         return TrainingData(train: train, validation: validation, test: test)
     }
 

@@ -1,0 +1,91 @@
+import Foundation
+import Tandem
+import XCTest
+
+/// A user's own data on the command line: Fashion-MNIST images saved by NumPy (`.npz` and
+/// `.npy`) and as an image folder train under a real `mpirun` to the same weights at one and
+/// two ranks, on both gradient paths; a broken file stops every rank with one line.
+final class OwnDataTrainingTests: XCTestCase {
+    /// The first `train` training and `test` test images of Fashion-MNIST, written by NumPy.
+    func exportFashionMNIST(_ folder: String, train: Int = 1024, test: Int = 256, script: String) throws {
+        let read = """
+            import numpy as np, gzip, os
+            os.chdir('\(folder)')
+            d = '\(FashionMNIST.defaultDirectory)/'
+            def images(f, n): return np.frombuffer(gzip.open(d + f).read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
+            def labels(f, n): return np.frombuffer(gzip.open(d + f).read(), np.uint8, offset=8)[:n]
+            x, y = images('train-images-idx3-ubyte.gz', \(train)), labels('train-labels-idx1-ubyte.gz', \(train))
+            tx, ty = images('t10k-images-idx3-ubyte.gz', \(test)), labels('t10k-labels-idx1-ubyte.gz', \(test))
+
+            """
+        let result = try TandemBinary.launch(executable: "/usr/bin/env", arguments: ["python3", "-c", read + script], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+    }
+
+    /// Trains 30 steps, checks that the loss fell, and returns the final parameters (optimizer
+    /// state left out).
+    func train(_ ranks: Int, _ data: [String], extra: [String] = []) throws -> [Float] {
+        let run = TandemBinary.temporaryDirectory(self, "own")
+        let result = try TandemBinary.mpirun(ranks, ["train"] + data + ["--max-steps", "30", "--global-batch", "50", "--seed", "5",
+                                                                          "--run-dir", run, "--quiet", "--threads", "1", "--log-every", "1"] + extra, timeout: 300)
+        XCTAssertEqual(result.status, 0, result.summary)
+        let losses = try readMetrics(run).filter { $0["event"] as? String == "step" }.compactMap { $0["loss"] as? Double }
+        XCTAssertEqual(losses.count, 30)
+        XCTAssertLessThan(losses.suffix(5).reduce(0, +), losses.prefix(5).reduce(0, +) * 0.8, "training must move the weights")
+        return try finalTensors(run).filter { !$0.name.hasPrefix("optim.") }.flatMap(\.values)
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], _ label: String, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, label, line: line)
+        XCTAssertFalse(a.isEmpty, label, line: line)
+        var d = 0.0, n = 0.0
+        for (x, y) in zip(a, b) { d += pow(Double(x) - Double(y), 2); n += pow(Double(y), 2) }
+        XCTAssertLessThan((d / n).squareRoot(), 1e-4, label, line: line)
+    }
+
+    func testNumPyArraysTrainTheSameAtOneAndTwoRanks() throws {
+        let folder = TandemBinary.temporaryDirectory(self, "npy")
+        try exportFashionMNIST(folder, script: """
+            np.savez('train.npz', x=x, y=y)
+            np.save('test-x.npy', (tx / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)); np.save('test-y.npy', ty.astype(np.int64))
+            """)
+        let data = ["--dataset", "npy", "--train-x", folder + "/train.npz", "--test-x", folder + "/test-x.npy", "--test-y", folder + "/test-y.npy"]
+        let one = try train(1, data)
+        assertClose(try train(2, data), one, "mpirun -np 2, shared memory")
+        assertClose(try train(2, data, extra: ["--reduce", "mpi"]), one, "mpirun -np 2 --reduce mpi")
+        // The same images through Fashion-MNIST's own loader give the same model: the arrays
+        // are read exactly (uint8 · 1/255, as the IDX bytes are).
+        let idx = try train(1, ["--train-subset", "1024"])
+        assertClose(one, idx, "the npz images against the IDX files")
+    }
+
+    func testAnImageFolderTrainsTheSameAtOneAndTwoRanks() throws {
+        let folder = TandemBinary.temporaryDirectory(self, "folder")
+        try exportFashionMNIST(folder, train: 400, test: 100, script: """
+            names = ['T-shirt', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+            for split, images, labels in (('train', x, y), ('test', tx, ty)):
+                for i, (image, label) in enumerate(zip(images, labels)):
+                    os.makedirs(f'{split}/{names[label]}', exist_ok=True)
+                    with open(f'{split}/{names[label]}/{i:05}.pgm', 'wb') as f: f.write(b'P5\\n28 28\\n255\\n' + image.tobytes())
+            """)
+        let data = ["--dataset", "folder", "--train-dir", folder + "/train", "--test-dir", folder + "/test",
+                    "--model", "cnn-small", "--convolution", "im2col", "--augment", "crop,flip"]
+        let one = try train(1, data)
+        assertClose(try train(2, data), one, "mpirun -np 2, an image folder with crops and flips")
+    }
+
+    func testABrokenArrayStopsEveryRankWithOneLine() throws {
+        let folder = TandemBinary.temporaryDirectory(self, "npy")
+        try exportFashionMNIST(folder, train: 200, test: 50, script: """
+            np.savez('train.npz', x=x, y=y); np.savez('test.npz', x=tx, y=(ty + 10) % 12)
+            """)
+        let result = try TandemBinary.mpirun(2, ["train", "--dataset", "npy", "--train-x", folder + "/train.npz", "--test-x", folder + "/test.npz",
+                                                 "--max-steps", "1", "--run-dir", TandemBinary.temporaryDirectory(self, "run")], timeout: 120)
+        XCTAssertNotEqual(result.status, 0, result.summary)
+        XCTAssertFalse(result.timedOut, result.summary)
+        let errors = result.stderrLines.filter { $0.contains("tandem: error:") }
+        XCTAssertEqual(errors.count, 1, result.summary)
+        XCTAssertTrue(errors.first?.contains("\(folder)/test.npz:y: label 1") ?? false, result.summary)
+        XCTAssertTrue(errors.first?.contains("is out of range 0...9") ?? false, result.summary)
+    }
+}
