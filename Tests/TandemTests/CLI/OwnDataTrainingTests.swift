@@ -6,22 +6,6 @@ import XCTest
 /// `.npy`) and as an image folder train under a real `mpirun` to the same weights at one and
 /// two ranks, on both gradient paths; a broken file stops every rank with one line.
 final class OwnDataTrainingTests: XCTestCase {
-    /// The first `train` training and `test` test images of Fashion-MNIST, written by NumPy.
-    func exportFashionMNIST(_ folder: String, train: Int = 1024, test: Int = 256, script: String) throws {
-        let read = """
-            import numpy as np, gzip, os
-            os.chdir('\(folder)')
-            d = '\(FashionMNIST.defaultDirectory)/'
-            def images(f, n): return np.frombuffer(gzip.open(d + f).read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
-            def labels(f, n): return np.frombuffer(gzip.open(d + f).read(), np.uint8, offset=8)[:n]
-            x, y = images('train-images-idx3-ubyte.gz', \(train)), labels('train-labels-idx1-ubyte.gz', \(train))
-            tx, ty = images('t10k-images-idx3-ubyte.gz', \(test)), labels('t10k-labels-idx1-ubyte.gz', \(test))
-
-            """
-        let result = try TandemBinary.launch(executable: "/usr/bin/env", arguments: ["python3", "-c", read + script], timeout: 120)
-        XCTAssertEqual(result.status, 0, result.stderr)
-    }
-
     /// Trains 30 steps, checks that the loss fell, and returns the final parameters (optimizer
     /// state left out).
     func train(_ ranks: Int, _ data: [String], extra: [String] = []) throws -> [Float] {
