@@ -16,10 +16,12 @@ import Foundation
 /// length or checksum is wrong is reported and rebuilt, never trusted. Ranks of one host that
 /// start together build it once: the first takes a file lock and the others wait for it.
 public enum FeatureCache {
+    /// The cache's file name in the spoken-digit set's directory.
     public static let fileName = "features.cache"
     static let magic = Array("TNDMFEAT".utf8)
     static let version: UInt32 = 1
 
+    /// The mel band energies of the manifest's clips and of the noise recordings, linear (before the logarithm).
     public struct Features {
         /// [clips][bands, frames], clip after clip.
         public var clips: [Float]
@@ -27,6 +29,8 @@ public enum FeatureCache {
         public var noises: [[Float]]
     }
 
+    /// The features of `clips` and `noises`, read from the cache when its key still matches, else computed,
+    /// written to the cache and returned; `log` hears what was recomputed and why.
     public static func load(directory: String, clips: [SpokenDigits.Clip], noises: [String], settings: FrontEndSettings,
                             log: (String) -> Void) throws -> Features {
         let key = try self.key(directory: directory, clips: clips, noises: noises, settings: settings)

@@ -4,16 +4,20 @@ import Foundation
 /// What the speech front end computes; every field changes the features, so all of them are
 /// part of a feature cache's key.
 public struct FrontEndSettings: Equatable, Sendable {
+    /// Samples per second the clips are converted to before the transform.
     public var sampleRate = 16_000
     /// 25 ms Hann windows every 10 ms.
     public var windowSamples = 400
+    /// Samples between the starts of consecutive windows: 160 at 16 kHz is 10 ms.
     public var hopSamples = 160
     /// The FFT's length: the window zero-padded to a power of two.
     public var fftSize = 512
+    /// Mel bands per frame: the feature image's height.
     public var melBands = 40
     /// Every clip becomes this many frames (100 frames: 1.015 s of sound).
     public var frames = 100
 
+    /// The defaults: 16 kHz, 25 ms windows every 10 ms, a 512-point FFT, 40 mel bands, 100 frames per clip.
     public init() {}
 
     /// The samples the fixed number of frames covers.
@@ -40,7 +44,9 @@ public struct FrontEndSettings: Equatable, Sendable {
 ///
 /// One instance is not thread-safe (it owns its FFT buffers); make one per thread.
 public final class LogMelSpectrogram {
+    /// The parameters of the transform.
     public let settings: FrontEndSettings
+    /// The triangular filters that pool each power spectrum into mel bands.
     public let filterBank: MelFilterBank
     private let window: [Float]
     private let plan: fftwf_plan
@@ -50,6 +56,7 @@ public final class LogMelSpectrogram {
     /// FFTW's planner is not thread-safe; executing a plan is.
     private static let plannerLock = NSLock()
 
+    /// A front end with its own FFT buffers and plan (the plan is made under a lock: FFTW's planner is not thread-safe).
     public init(settings: FrontEndSettings = FrontEndSettings()) {
         self.settings = settings
         let n = settings.fftSize

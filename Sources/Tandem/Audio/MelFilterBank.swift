@@ -7,14 +7,18 @@ import Foundation
 /// Filter b rises from the centre of band b − 1 to its own centre and falls to the centre of
 /// band b + 1; its weights are evaluated at the FFT bins' frequencies and not normalised.
 public struct MelFilterBank: Equatable {
+    /// Number of mel bands (filters).
     public let bands: Int
+    /// Bins of the power spectrum the bank reads: `fftSize / 2 + 1`.
     public let bins: Int
     /// weights[b * bins + k]: how much bin k contributes to band b.
     public let weights: [Float]
     /// For each band, the bins with nonzero weight (a filter touches only a few of them).
     public let ranges: [Range<Int>]
 
+    /// The mel value of a frequency in Hz (HTK's formula).
     public static func mel(_ hertz: Double) -> Double { 2595 * log10(1 + hertz / 700) }
+    /// The frequency in Hz of a mel value: the inverse of `mel`.
     public static func hertz(_ mel: Double) -> Double { 700 * (pow(10, mel / 2595) - 1) }
 
     /// `bands` filters between `lowHz` and `highHz` over the `fftSize / 2 + 1` bins of a real

@@ -16,6 +16,7 @@ public struct SpeechAugmentation: Equatable, Sendable {
     /// Signal-to-noise ratios drawn uniformly, in dB (the signal's power is its window's mean).
     public var snrDecibels: ClosedRange<Float> = 5...30
 
+    /// The default augmentation: shifts of up to 100 ms, tempo 0.8 to 1.25, warp 0.9 to 1.1, noise on 80 % of clips at 5 to 30 dB SNR.
     public init() {}
     /// No noise and no shift.
     public static var none: SpeechAugmentation {
@@ -32,16 +33,22 @@ public struct SpeechAugmentation: Equatable, Sendable {
 /// energies, where the powers of independent sounds add, which is why the cache keeps them
 /// linear; the logarithm comes after. The test set is used as recorded.
 public final class SpokenDigitSet: DataSource {
+    /// Names the set in messages and metrics ("spoken-digits/train").
     public let name: String
+    /// The front end the features were computed with; it fixes the sample shape.
     public let settings: FrontEndSettings
     /// [clips][bands, frames]
     public let power: [Float]
+    /// The clips, in sample order, with their labels and voices.
     public let clips: [SpokenDigits.Clip]
     /// Noise recordings' band energies, [bands, frames of that noise].
     public let noise: [[Float]]
+    /// How the set varies its clips while training (nil: clips as recorded, as for the test set).
     public let augmentation: SpeechAugmentation?
     private let perClip: Int
 
+    /// A set of `clips` whose band energies `power` holds, one `settings.melBands` × `settings.frames` block per
+    /// clip; `noise` and `augmentation` are for a training set.
     public init(name: String, settings: FrontEndSettings, power: [Float], clips: [SpokenDigits.Clip],
                 noise: [[Float]], augmentation: SpeechAugmentation?) {
         self.name = name; self.settings = settings; self.power = power; self.clips = clips
@@ -50,11 +57,16 @@ public final class SpokenDigitSet: DataSource {
         precondition(power.count == clips.count * perClip, "one clip's features per clip")
     }
 
+    /// Clips in the set.
     public var count: Int { clips.count }
+    /// [1, bands, frames]: one log-mel image per clip.
     public var sampleShape: [Int] { settings.featureShape }
+    /// One of the ten digit words per clip.
     public var targetKind: TargetKind { .classes(count: SpokenDigits.words.count, perSample: 1) }
+    /// The digit words, "zero" to "nine", in label order.
     public var classNames: [String] { SpokenDigits.words }
 
+    /// A digest of the settings, a sample of the band energies, the labels and the noise recordings.
     public var fingerprint: UInt64 {
         var h = FNV1a()
         h.mix(UInt64(count)); h.mix(settings.digest); h.mix(UInt64(noise.count))
@@ -64,10 +76,13 @@ public final class SpokenDigitSet: DataSource {
         return h.value
     }
 
+    /// Writes each clip's log-mel features as recorded (no augmentation) and its label.
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
         fill(indices: indices, inputs: inputs, targets: targets, draw: nil)
     }
 
+    /// Training's fill: with a `draw` and an augmentation, each clip is varied by (seed, step, position in the
+    /// global batch) before its logarithm; otherwise as recorded.
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
         guard let labels = targets.classes else { preconditionFailure("the spoken-digit set's targets are classes") }
         // Scratch of this call's own: simulated ranks are threads that fill from one shared set.

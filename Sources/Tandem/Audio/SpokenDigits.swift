@@ -3,17 +3,26 @@ import Foundation
 /// The spoken-digit data set that `scripts/make-spoken-digits` writes: one clip per word
 /// ("zero" … "nine") per espeak-ng voice, rate and pitch, split by voice into train and test.
 public enum SpokenDigits {
+    /// The ten words, in label order: label i is the digit i.
     public static let words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    /// The data set's folder name in the data directory.
     public static let directoryName = "spoken-digits"
 
     /// One clip of the manifest.
     public struct Clip: Equatable {
+        /// The sound file, relative to the set's directory.
         public var path: String      // relative to the set's directory
+        /// The digit spoken, 0 to 9.
         public var label: Int
+        /// The espeak-ng voice's accent ("en-gb-scotland").
         public var accent: String
+        /// The espeak-ng voice variant ("croak", "f1", ...).
         public var variant: String
+        /// Speaking rate, in words per minute (espeak-ng's `-s`).
         public var rate: Int
+        /// Pitch, 0 to 99 (espeak-ng's `-p`).
         public var pitch: Int
+        /// "train" or "test"; the test set holds out whole voices.
         public var split: String
         /// The speaker: an accent with a voice variant ("en-gb-scotland+croak").
         public var voice: String { accent + "+" + variant }

@@ -21,6 +21,7 @@ public struct CheckpointDirectory {
 
     /// File names used inside the directory.
     public static let latestPointerName = "latest"
+    /// The best model so far by validation loss, kept apart from the step checkpoints and never pruned.
     public static let bestName = "best.safetensors"
 
     /// `keep` below 1 is treated as 1: the checkpoint just written is never deleted.

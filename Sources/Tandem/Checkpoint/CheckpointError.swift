@@ -9,10 +9,12 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     /// What is wrong, in a few words, without the path.
     public var problem: String
 
+    /// An error about the file at `path`; `problem` should not repeat the path.
     public init(path: String, problem: String) {
         self.path = path
         self.problem = problem
     }
 
+    /// "path: problem", the one line a command prints.
     public var description: String { "\(path): \(problem)" }
 }

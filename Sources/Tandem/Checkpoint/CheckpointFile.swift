@@ -11,6 +11,7 @@ public struct CheckpointFile: Equatable {
     /// The tensors, in the order they are laid out in the payload.
     public var tensors: [TensorRecord]
 
+    /// A checkpoint from its metadata and tensors (the format's own entries are added by `encode()`).
     public init(metadata: [String: String] = [:], tensors: [TensorRecord] = []) {
         self.metadata = metadata
         self.tensors = tensors
@@ -39,7 +40,9 @@ public enum CheckpointFormat {
 
     /// Metadata keys the format itself uses; all other keys belong to the trainer.
     public static let formatKey = "format"
+    /// Metadata key of the format version the file was written in (see `version`).
     public static let versionKey = "format_version"
+    /// Metadata key of the payload checksum: the SHA-256 of all tensor bytes, as 64 hex digits.
     public static let payloadChecksumKey = "payload_sha256"
     /// SHA-256 of the header's content: every metadata entry but itself, and every tensor's
     /// name, dtype, shape and offsets (see `headerDigest`). The payload checksum alone would

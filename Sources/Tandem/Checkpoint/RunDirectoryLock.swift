@@ -11,7 +11,9 @@ import Glibc
 /// `metrics.jsonl`, and the second could delete the first's temporary checkpoint; this way
 /// the second is refused before it touches anything.
 public final class RunDirectoryLock {
+    /// The lock file's name inside the run directory.
     public static let fileName = "lock"
+    /// The lock file's path.
     public let path: String
     private let descriptor: Int32
 

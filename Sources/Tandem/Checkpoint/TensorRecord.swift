@@ -3,10 +3,14 @@
 /// Names follow the model's parameter names (`0.weight`, `optim.m.0.weight`, ...); the
 /// checkpoint layer does not interpret them.
 public struct TensorRecord: Equatable {
+    /// The tensor's name in the checkpoint (a parameter path such as `0.weight`).
     public var name: String
+    /// The dimensions, outermost first (`[]` for a scalar).
     public var shape: [Int]
+    /// The values in row-major order; as many as `shape` calls for.
     public var values: [Float]
 
+    /// A tensor named `name` of `shape`, holding `values`.
     public init(name: String, shape: [Int], values: [Float]) {
         self.name = name
         self.shape = shape

@@ -5,15 +5,21 @@
 /// so shard sizes differ by at most one. An incomplete last batch is dropped: every step then
 /// has exactly B samples, and the mathematics of a step never depends on where it falls.
 public struct BatchSampler {
+    /// Samples in the data set the epochs run over.
     public let datasetSize: Int
+    /// Samples per step, summed over all ranks.
     public let globalBatch: Int
+    /// Whether each epoch visits the samples in a fresh seeded order (else in index order).
     public let shuffle: Bool
+    /// Seeds the shuffles; with the epoch it fixes each epoch's order.
     public let seed: UInt64
 
+    /// A sampler for a data set of `datasetSize` samples in global batches of `globalBatch`.
     public init(datasetSize: Int, globalBatch: Int, shuffle: Bool, seed: UInt64) {
         self.datasetSize = datasetSize; self.globalBatch = globalBatch; self.shuffle = shuffle; self.seed = seed
     }
 
+    /// Complete global batches per epoch; the samples left over are dropped for that epoch.
     public var stepsPerEpoch: Int { datasetSize / globalBatch }
 
     /// The order in which the epoch visits the samples.

@@ -5,6 +5,8 @@ import Foundation
 /// numbers is data, and a broken one is reported, not skipped). Every problem is reported with
 /// the file and line number.
 public enum CSVDataset {
+    /// Reads the table at `path` (gzip allowed). `classCount` (a test set's, from its training set) bounds the
+    /// labels, which otherwise give it (the largest label + 1); `name` defaults to the path.
     public static func load(path: String, classCount: Int? = nil, name: String? = nil) throws -> Dataset {
         let bytes = try FileBytes.read(path)
         guard let text = String(bytes: bytes, encoding: .utf8) else { throw DataError(path, "not UTF-8 text") }

@@ -26,8 +26,11 @@ public enum TargetKind: Equatable {
 
 /// A batch's targets as a loss reads them: class indices, or real values, row after row.
 public struct Targets {
+    /// Class indices, `scoredPerSample` per sample (empty for value targets).
     public var classes: UnsafeBufferPointer<Int32>
+    /// Real target values, row after row (empty for class targets).
     public var values: UnsafeBufferPointer<Float>
+    /// Targets of either kind; the other kind is left empty.
     public init(classes: UnsafeBufferPointer<Int32> = .init(start: nil, count: 0),
                 values: UnsafeBufferPointer<Float> = .init(start: nil, count: 0)) {
         self.classes = classes; self.values = values
@@ -43,9 +46,11 @@ public struct Targets {
 public protocol DataSource: AnyObject {
     /// Names the data in messages and metrics.
     var name: String { get }
+    /// Number of samples; valid indices are 0..<count.
     var count: Int { get }
     /// Shape of one sample's input, without the batch dimension.
     var sampleShape: [Int] { get }
+    /// What each sample's target is: classes (per sample or per position) or real values.
     var targetKind: TargetKind { get }
     /// A 64-bit digest of the contents: ranks compare it to confirm they hold the same data.
     var fingerprint: UInt64 { get }
@@ -65,12 +70,16 @@ public protocol DataSource: AnyObject {
 }
 
 extension DataSource {
+    /// Input values per sample: the product of `sampleShape`.
     public var featuresPerSample: Int { sampleShape.reduce(1, *) }
+    /// By default nil: one target per sample, no tokens.
     public var tokenName: String? { nil }
+    /// "class 0", "class 1", … for class targets; none for value targets.
     public var classNames: [String] {
         guard case .classes(let count, _) = targetKind else { return [] }
         return (0..<count).map { "class \($0)" }
     }
+    /// Ignores `draw` and fills the samples as they are: a source that varies nothing needs no more.
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage, draw: TrainingDraw?) {
         fill(indices: indices, inputs: inputs, targets: targets)
     }
@@ -79,10 +88,15 @@ extension DataSource {
 /// Which training step (and epoch) a batch is filled for, and where its first sample sits in
 /// the global batch (sample k of the shard is at `firstPosition + k`).
 public struct TrainingDraw: Equatable, Sendable {
+    /// The run's seed.
     public var seed: UInt64
+    /// The training step, counted from 0 over the whole run.
     public var step: Int
+    /// The epoch the step belongs to.
     public var epoch: Int
+    /// Position in the global batch of the shard's first sample.
     public var firstPosition: Int
+    /// The draw for a shard starting at `firstPosition` of step `step`'s global batch.
     public init(seed: UInt64, step: Int, epoch: Int = 0, firstPosition: Int) {
         self.seed = seed; self.step = step; self.epoch = epoch; self.firstPosition = firstPosition
     }
@@ -90,8 +104,11 @@ public struct TrainingDraw: Equatable, Sendable {
 
 /// Where a source writes a batch's targets.
 public struct TargetStorage {
+    /// Where class indices go, or nil when the targets are values.
     public var classes: UnsafeMutablePointer<Int32>?
+    /// Where target values go, or nil when the targets are classes.
     public var values: UnsafeMutablePointer<Float>?
+    /// Storage for one kind of target; the other is nil.
     public init(classes: UnsafeMutablePointer<Int32>?, values: UnsafeMutablePointer<Float>?) {
         self.classes = classes; self.values = values
     }
@@ -103,6 +120,7 @@ public final class BatchBuffer {
     private var classes: [Int32] = []
     private let values = FloatBuffer()
 
+    /// Empty buffers; they grow to the largest batch filled.
     public init() {}
 
     /// Fills this buffer with the samples at `indices` of `source`; returns the input tensor

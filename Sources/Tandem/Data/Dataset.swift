@@ -8,6 +8,7 @@ import CKernels
 /// stays in its memory-mapped file: the ranks of a host share its pages, and each batch
 /// converts only its own rows.
 public final class Dataset: DataSource {
+    /// How the samples' inputs are held: bytes scaled when read, floats, or rows of a mapped NumPy array.
     public enum Storage {
         case bytes([UInt8], scale: Float)
         case floats([Float])
@@ -16,15 +17,23 @@ public final class Dataset: DataSource {
         case array(NumPyArray, rows: [Int]?, scale: Float)
     }
 
+    /// Names the data set in messages and metrics (usually its path or split).
     public let name: String
+    /// Shape of one sample's input, without the batch dimension ([1, 28, 28] for Fashion-MNIST).
     public let sampleShape: [Int]
+    /// Number of classes; labels lie in 0..<classCount.
     public let classCount: Int
+    /// A name for each class, for reports such as the confusion matrix.
     public let classNames: [String]
+    /// The samples' inputs, in the form they were loaded in.
     public let storage: Storage
+    /// Each sample's class label.
     public let labels: [Int32]
     /// Crops and flips for training (nil: images as they are); only a training set has it.
     public var augmentation: ImageAugmentation?
 
+    /// A data set of `labels.count` samples; `storage` must hold exactly that many samples of `sampleShape`.
+    /// `classNames` defaults to "class 0", "class 1", ….
     public init(name: String, sampleShape: [Int], classCount: Int, classNames: [String]? = nil,
                 storage: Storage, labels: [Int32]) {
         self.name = name; self.sampleShape = sampleShape; self.classCount = classCount
@@ -39,10 +48,14 @@ public final class Dataset: DataSource {
         precondition(values == labels.count * featuresPerSample, "dataset storage does not match its labels")
     }
 
+    /// Samples in the data set.
     public var count: Int { labels.count }
+    /// Input values per sample: the product of `sampleShape`.
     public var featuresPerSample: Int { sampleShape.reduce(1, *) }
+    /// One class label per sample, out of `classCount`.
     public var targetKind: TargetKind { .classes(count: classCount, perSample: 1) }
 
+    /// Writes the samples at `indices` into `inputs` and their labels into `targets.classes`, without augmentation.
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
         guard let labels = targets.classes else { preconditionFailure("a Dataset's targets are classes") }
         fill(indices: indices, into: inputs, labels: labels)

@@ -1,12 +1,16 @@
 /// Zalando's Fashion-MNIST: 28×28 grey images of ten kinds of clothing, 60,000 to train on and
 /// 10,000 to test, shipped by Debian's `dataset-fashion-mnist` as IDX files.
 public enum FashionMNIST {
+    /// Where Debian's `dataset-fashion-mnist` package installs the IDX files.
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
+    /// The ten kinds of clothing, in label order.
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
+    /// Which half of the data: 60,000 training images or 10,000 test images.
     public enum Split: String { case train, test }
 
+    /// Loads a split from `directory` (gzip or uncompressed IDX files); images scale to [0, 1] when read.
     public static func load(_ split: Split, directory: String = defaultDirectory) throws -> Dataset {
         let prefix = split == .train ? "train" : "t10k"
         let imagesPath = try locate(directory, "\(prefix)-images-idx3-ubyte")

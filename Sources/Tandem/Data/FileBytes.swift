@@ -4,6 +4,7 @@ import Foundation
 /// Reads a whole file, decompressing it on the way if it is gzip (zlib reads plain files
 /// unchanged, so one path serves `.gz` and raw IDX files alike).
 public enum FileBytes {
+    /// The contents of `path`, decompressed when gzip; a missing, unreadable or corrupt file is a `DataError`.
     public static func read(_ path: String) throws -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

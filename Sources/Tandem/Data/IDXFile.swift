@@ -2,13 +2,17 @@
 /// code, the number of dimensions), one big-endian UInt32 per dimension, then the elements.
 /// Only unsigned bytes (type 0x08) are accepted: that is what image and label files hold.
 public struct IDXFile {
+    /// The size of each dimension, outermost first ([count, rows, columns] for images).
     public let dimensions: [Int]
+    /// The elements, one byte each, in row-major order.
     public let bytes: ArraySlice<UInt8>
 
+    /// Reads and checks the file at `path` (gzip allowed).
     public init(path: String) throws {
         try self.init(bytes: try FileBytes.read(path), path: path)
     }
 
+    /// Parses and checks `bytes` as an IDX file; `path` names it in errors.
     public init(bytes: [UInt8], path: String) throws {
         guard bytes.count >= 4 else { throw DataError(path, "too short for an IDX header (\(bytes.count) bytes)") }
         guard bytes[0] == 0, bytes[1] == 0 else {

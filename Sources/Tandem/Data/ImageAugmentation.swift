@@ -6,9 +6,12 @@
 /// from the rank or the step's shard, so one process and P ranks see the same images, and an
 /// image looks different in every epoch.
 public struct ImageAugmentation: Equatable, Sendable {
+    /// The zero padding around the image before cropping, in pixels: the largest shift (0: no crop).
     public var padding: Int
+    /// Whether an image is mirrored left to right, with probability ½.
     public var flip: Bool
 
+    /// The default is CIFAR's usual augmentation: 4 pixels of padding, and flips.
     public init(padding: Int = 4, flip: Bool = true) {
         self.padding = padding; self.flip = flip
     }

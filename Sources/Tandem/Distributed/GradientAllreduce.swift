@@ -9,8 +9,11 @@ import Foundation
 /// layers' backward runs while it travels; `finish` waits for the rest. Open MPI makes no
 /// progress on its own here, so `layerDone` also polls the reductions in flight.
 public final class GradientAllreduce {
+    /// The group the gradients are summed over.
     public let communicator: Communicator
+    /// The parameter arena whose gradients are summed.
     public let arena: ParameterArena
+    /// Whether buckets are reduced during backward (non-blocking) or all at once in `finish`.
     public let overlap: Bool
     /// Arena ranges, in the order they are reduced (last layers first).
     public let buckets: [Range<Int>]
@@ -26,6 +29,8 @@ public final class GradientAllreduce {
     public private(set) var totalSeconds = 0.0
     private var firstStart: Double?
 
+    /// Cuts the arena into buckets of whole layers of about `bucketBytes`, last layer first;
+    /// `layerRanges` gives each layer's arena range in forward order.
     public init(communicator: Communicator, arena: ParameterArena, layerRanges: [Range<Int>],
                 bucketBytes: Int, overlap: Bool) {
         self.communicator = communicator

@@ -52,5 +52,6 @@ public struct GradientPathTimings {
     public var waiting = 0.0
     /// The reduction's whole span, overlapped parts included; nil when it equals the exposed part.
     public var span: Double? = nil
+    /// All timings zero, with no separate span.
     public init() {}
 }

@@ -74,6 +74,8 @@ public enum Job {
         FileHandle.standardError.write("tandem: \(stopped)\n".data(using: .utf8)!)
     }
 
+    /// Prints one line "tandem: [rank r: ]error: …" to standard error; the rank is named only when
+    /// there are several. A `StartupFailure` is reported as the error it wraps.
     public static func report(_ error: Error, rank: Int?, size: Int) {
         if let failure = error as? StartupFailure, let underlying = failure.underlying {
             return report(underlying, rank: rank, size: size)
@@ -83,6 +85,7 @@ public enum Job {
         FileHandle.standardError.write("tandem: \(where_)error: \(message)\n".data(using: .utf8)!)
     }
 
+    /// Reports `error` as `report` does, then exits the process with status 1.
     public static func fail(_ error: Error, rank: Int?, size: Int) -> Never {
         report(error, rank: rank, size: size)
         exit(1)

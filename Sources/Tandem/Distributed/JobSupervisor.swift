@@ -13,10 +13,15 @@ import Glibc
 /// unreachable is left out: the job carries on with fewer ranks (elastic resume), never fewer
 /// than `minRanks`.
 public final class JobSupervisor {
+    /// What `tandem launch` was asked to do: the ranks, hosts, restart policy and training arguments.
     public struct Options {
+        /// Number of ranks for the first attempt (`-np`).
         public var ranks: Int
+        /// An mpirun hostfile; with `minRanks`, unreachable hosts are left out of restarts.
         public var hostfile: String?
+        /// Most restarts after failures before giving up.
         public var maxRestarts = 3
+        /// Fewest ranks a restart may run on (elastic resume); nil keeps every restart at `ranks`.
         public var minRanks: Int?
         /// Seconds before the first restart; doubled for each further one.
         public var backoff = 5.0
@@ -24,10 +29,13 @@ public final class JobSupervisor {
         public var mpirunOptions: [String] = []
         /// The `tandem train` arguments (`--run-dir` added when missing).
         public var trainArguments: [String]
+        /// Options for `ranks` ranks running `tandem train` with `trainArguments`; the rest keep their defaults.
         public init(ranks: Int, trainArguments: [String]) { self.ranks = ranks; self.trainArguments = trainArguments }
     }
 
+    /// An invalid launch request (bad options, mpirun missing), reported before any job starts.
     public struct Failure: Error, CustomStringConvertible {
+        /// What is wrong, in words fit to show the user.
         public var description: String
     }
 
@@ -39,6 +47,8 @@ public final class JobSupervisor {
     private var stopSignals = 0
     private var signalSources: [DispatchSourceSignal] = []
 
+    /// Checks `options`, finds mpirun, and settles the run directory (a fresh one when the training
+    /// arguments name none); `program` is the executable mpirun starts on every rank.
     public init(options: Options, program: String) throws {
         guard options.ranks >= 1 else { throw Failure(description: "-np must be at least 1 (got \(options.ranks))") }
         guard options.maxRestarts >= 0 else { throw Failure(description: "--max-restarts must be at least 0 (got \(options.maxRestarts))") }

@@ -8,8 +8,11 @@ import Foundation
 /// own message; a rank that cannot go on calls `abort`, which takes the whole job down through
 /// `MPI_Abort` so that no other rank waits forever in a collective.
 public final class MPICommunicator: Communicator {
+    /// This process's rank in `MPI_COMM_WORLD`.
     public let rank: Int
+    /// Number of processes in `MPI_COMM_WORLD`.
     public let size: Int
+    /// Ranks on this host, from Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE` (all of them when it is unset).
     public let ranksOnThisHost: Int
     private let world: MPI_Comm
     private static var initialized = false
@@ -60,6 +63,7 @@ public final class MPICommunicator: Communicator {
         return try body()
     }
 
+    /// Records the step and phase in the shared watch state, for the watchdog's reports.
     public func note(step: Int, phase: RankPhase) {
         tandem_watch_phase(watch, Int64(step), phase.rawValue)
     }
@@ -75,6 +79,7 @@ public final class MPICommunicator: Communicator {
         throw CommunicationError("\(call) failed: \(String(cString: buffer))")
     }
 
+    /// `MPI_Allreduce` in place over floats, watched; nothing with one rank or an empty buffer.
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1, buffer.count > 0 else { return }
         try watched(.allreduce, buffer.count) {
@@ -83,6 +88,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `MPI_Allreduce` in place over doubles, watched; nothing with one rank or an empty buffer.
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         guard size > 1, buffer.count > 0 else { return }
         try watched(.allreduce, buffer.count) {
@@ -91,6 +97,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `MPI_Iallreduce` in place; the returned request is driven by `test` and finished by `wait`.
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         guard size > 1, buffer.count > 0 else { return CompletedReduction() }
         let pending = Request(watch: watch, count: buffer.count)
@@ -100,6 +107,7 @@ public final class MPICommunicator: Communicator {
         return pending
     }
 
+    /// `MPI_Bcast` of the raw bytes from `root`, watched.
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard size > 1, buffer.count > 0 else { return }
         try watched(.broadcast, buffer.count) {
@@ -108,6 +116,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `MPI_Allgather` of one 64-bit value per rank, watched.
     public func allgather(_ value: UInt64) throws -> [UInt64] {
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
@@ -118,14 +127,17 @@ public final class MPICommunicator: Communicator {
         return all
     }
 
+    /// An MPI shared-memory window over the ranks, when they all share one host (see `MPISharedWindow`).
     public func sharedMemory(floats: Int) throws -> SharedMemory? {
         try MPISharedWindow.allocate(world: world, worldSize: size, floats: floats, watch: watch)
     }
 
+    /// `MPI_Barrier`, watched.
     public func barrier() throws {
         try watched(.barrier, 0) { try MPICommunicator.check(MPI_Barrier(world), "MPI_Barrier") }
     }
 
+    /// `MPI_Abort` over the whole world, so no rank is left waiting; exits should it return.
     public func abort(code: Int32) -> Never {
         MPI_Abort(world, code)
         exit(code)

@@ -4,13 +4,21 @@ import Foundation
 /// whole model, the gradient arena is summed by the bucketed allreduce layer while backward runs
 /// (`GradientAllreduce`), and every rank applies rank 0's decision to its full copy.
 public final class MPIGradientPath: GradientPath {
+    /// The group the gradients are summed over.
     public let communicator: Communicator
+    /// The model whose arena is reduced; every rank holds all of it.
     public let model: Model
+    /// The bucketed allreduce of the gradient arena, overlapped with backward when asked.
     public let allreduce: GradientAllreduce
+    /// Per-channel sums as small double-precision allreduces over `communicator`.
     public let collectives: LayerCollectives
+    /// The whole arena: every rank updates its full copy.
     public let ownedRanges: [Range<Int>]
+    /// This step's time accounting, reset by `beginStep`.
     public private(set) var timings = GradientPathTimings()
 
+    /// A path for `model` whose allreduce cuts the arena into buckets of about `bucketBytes`,
+    /// started during backward when `overlap` is set.
     public init(communicator: Communicator, model: Model, bucketBytes: Int, overlap: Bool) {
         self.communicator = communicator; self.model = model
         allreduce = GradientAllreduce(communicator: communicator, arena: model.arena, layerRanges: model.units.map(\.range),
@@ -19,17 +27,22 @@ public final class MPIGradientPath: GradientPath {
         ownedRanges = [0..<model.arena.count]
     }
 
+    /// "none" for a single rank, "mpi" otherwise.
     public var name: String { communicator.size == 1 ? "none" : "mpi" }
 
+    /// Resets the allreduce's and the path's timings for a new step.
     public func beginStep() {
         allreduce.resetTiming()
         timings = GradientPathTimings()
     }
 
+    /// Nothing to do: layers exchanged nothing but their own collectives in forward.
     public func afterForward() throws {}
 
+    /// Starts any bucket that unit `index` completes and polls the reductions in flight.
     public func unitDone(_ index: Int) throws { try allreduce.layerDone(index) }
 
+    /// Finishes the allreduce; on rank 0, returns the squared norm of the summed gradient (0 elsewhere).
     public func reduce(shardOffset: Int, globalBatch: Int) throws -> Double {
         let duringBackward = allreduce.exposedSeconds
         try allreduce.finish()
@@ -45,8 +58,10 @@ public final class MPIGradientPath: GradientPath {
         return squares
     }
 
+    /// Nothing to do: every rank already updated its full copy.
     public func finishUpdate() throws {}
 
+    /// Broadcasts rank 0's parameter values and every optimizer state from rank 0 to all ranks.
     public func adoptRankZeroState(model: Model, optimizer: Optimizer) throws {
         try communicator.broadcast(UnsafeMutableRawBufferPointer(model.arena.valueBuffer), root: 0)
         for state in optimizer.stateNames {

@@ -70,6 +70,7 @@ public final class RowSplitDense: DenseProductDelegate {
         layer.delegate = self
     }
 
+    /// True when the ranks split this layer's training forward product (staging space for Y exists).
     public var computesForward: Bool { stagedOutput != nil }
 
     /// The training forward pass, split by rows: stage X, then (all ranks) Y[:, rows] =

@@ -27,8 +27,11 @@ import CKernels
 ///     rank 0's segment:  values | optimizer state 1 … k | global gradient | rank 0's gradients | staging
 ///     rank r's segment:  rank r's gradients
 public final class SharedArena {
+    /// The group that shares the memory.
     public let communicator: Communicator
+    /// The shared segments: rank 0's holds the model, the optimizer state and the global gradient.
     public let memory: SharedMemory
+    /// The model's arena, relocated into `memory`.
     public let arena: ParameterArena
     /// The arena ranges this rank updates (sorted): exactly those whose global gradient it
     /// forms, its rows of the dense layers' weights and its `summedRanges`. A rank thus reads

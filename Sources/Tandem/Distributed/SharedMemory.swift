@@ -14,13 +14,17 @@ public protocol SharedMemory: AnyObject {
 
 /// Shared memory exists on this host but cannot hold what was asked for.
 public struct SharedMemoryUnavailable: Error, CustomStringConvertible {
+    /// How much was asked for and why it did not fit, in words fit to show the user.
     public var description: String
+    /// An error with the message `description`.
     public init(_ description: String) { self.description = description }
 }
 
 /// Sizes in shared memory are rounded to whole cache lines, so that no two ranks ever write
 /// to the same line (false sharing would cost more than the reduction itself).
 public enum CacheLine {
+    /// Floats per 64-byte cache line.
     public static let floats = 16
+    /// `count` rounded up to a whole number of cache lines.
     public static func roundUp(_ count: Int) -> Int { (count + floats - 1) / floats * floats }
 }

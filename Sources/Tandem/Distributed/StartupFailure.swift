@@ -5,12 +5,15 @@ public struct StartupFailure: Error, CustomStringConvertible {
     public let underlying: Error?
     /// The lowest failing rank prints; the others stay quiet.
     public let shouldReport: Bool
+    /// The lowest rank that failed.
     public let failingRank: Int
 
+    /// A failure as agreed among the ranks; see `agree(communicator:_:)`.
     public init(underlying: Error?, shouldReport: Bool, failingRank: Int) {
         self.underlying = underlying; self.shouldReport = shouldReport; self.failingRank = failingRank
     }
 
+    /// This rank's own error, or which rank failed when this one did not.
     public var description: String {
         underlying.map { "\($0)" } ?? "rank \(failingRank) failed at start-up"
     }

@@ -7,6 +7,7 @@ import Foundation
 /// a reduction across MPI processes does, so it produces the same numbers as `mpirun -np N`
 /// up to the rounding of a different association.
 public final class ThreadGroup {
+    /// Number of simulated ranks.
     public let size: Int
     private let condition = NSCondition()
     private var arrived = 0
@@ -15,6 +16,7 @@ public final class ThreadGroup {
     private var slots: [UnsafeMutableRawPointer?]
     private var gathered: [UInt64]
 
+    /// A group of `size` simulated ranks (at least 1).
     public init(size: Int) {
         precondition(size >= 1)
         self.size = size

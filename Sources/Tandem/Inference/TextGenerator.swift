@@ -5,7 +5,9 @@ import Foundation
 /// to the `topK` most likely, turned into probabilities, and one byte is drawn from them.
 /// The draws come from a seeded generator, so the same seed writes the same text.
 public struct TextGenerator {
+    /// The language model: a window of `context` byte values in, scores for the next byte at every position out.
     public let model: Model
+    /// How many of the latest bytes the model reads at once: its input length.
     public let context: Int
     /// Scores are divided by this before the softmax: below 1 sharpens, above 1 flattens;
     /// 0 always takes the most likely byte.
@@ -13,6 +15,8 @@ public struct TextGenerator {
     /// Only the k most likely bytes may be drawn (nil: any).
     public var topK: Int?
 
+    /// Wraps `model`, which must take `[context]` token ids and give `[context, vocabulary]` scores (throws
+    /// otherwise); `topK` is capped at the vocabulary size.
     public init(model: Model, temperature: Float = 0.8, topK: Int? = 40) throws {
         guard model.inputShape.count == 1, let vocabulary = model.outputShape.last, model.outputShape.count == 2 else {
             throw ModelSpecError("text generation needs a language model (token windows in, scores per position out); "

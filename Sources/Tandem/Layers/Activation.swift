@@ -22,6 +22,7 @@ public enum ActivationFunction: Equatable {
         }
     }
 
+    /// The function a command-line or spec name stands for (case-insensitive; leakyrelu has slope 0.01), or nil.
     public static func named(_ name: String) -> ActivationFunction? {
         switch name.lowercased() {
         case "relu": return .relu
@@ -33,6 +34,7 @@ public enum ActivationFunction: Equatable {
         }
     }
 
+    /// The display name used in model summaries, e.g. "ReLU" or "LeakyReLU(0.01)".
     public var name: String {
         switch self {
         case .relu: return "ReLU"
@@ -55,6 +57,7 @@ public enum ActivationFunction: Equatable {
 /// A layer applying an `ActivationFunction` to every value. The switch happens once per call,
 /// outside the loops, so each loop is a tight pass the compiler can vectorise.
 public final class Activation: Layer {
+    /// The non-linearity applied to every value.
     public let function: ActivationFunction
     private var input: Tensor?
     private let output = FloatBuffer()
@@ -64,11 +67,15 @@ public final class Activation: Layer {
     /// itself: values and gradients then pass through unchanged.
     public internal(set) var isFusedIntoPrevious = false
 
+    /// A layer applying `function` element by element.
     public init(_ function: ActivationFunction) { self.function = function }
 
+    /// The function's display name, e.g. "ReLU".
     public var summary: String { function.name }
+    /// Element-wise, so the shape is unchanged.
     public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
 
+    /// y = f(x) for every value (or the input itself when a previous layer applies this ReLU).
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         if isFusedIntoPrevious { return input }
         self.input = input
@@ -89,6 +96,7 @@ public final class Activation: Layer {
         return y
     }
 
+    /// dx = dy · f′, from the saved input or output, whichever the function's derivative needs.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         if isFusedIntoPrevious { return gradOutput }

@@ -4,7 +4,9 @@
 /// Every output is the mean of k·k inputs, so backward hands each input dY / (k·k) from every
 /// window that contains it.
 public final class AvgPool2D: Layer {
+    /// Side length k of the square window.
     public let kernel: Int
+    /// Step between neighbouring windows, in pixels, both ways.
     public let stride: Int
 
     private var inputShape: [Int] = []
@@ -12,18 +14,22 @@ public final class AvgPool2D: Layer {
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
+    /// Average pooling over k×k windows; `stride` defaults to `kernel` (non-overlapping windows).
     public init(kernel: Int, stride: Int? = nil) {
         precondition(kernel > 0 && (stride ?? kernel) > 0, "AvgPool2D needs a positive kernel and stride")
         self.kernel = kernel; self.stride = stride ?? kernel
     }
 
+    /// "AvgPool2D(k×k, stride s)".
     public var summary: String { "AvgPool2D(\(kernel)×\(kernel), stride \(stride))" }
 
+    /// [C, Ho, Wo] for an input [C, H, W].
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let g = try WindowGeometry(input: shape, kernel: kernel, stride: stride, padding: 0, layer: summary)
         return [g.channels, g.outputHeight, g.outputWidth]
     }
 
+    /// The mean of each window.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         guard let g = try? WindowGeometry(input: Array(input.shape.dropFirst()), kernel: kernel, stride: stride,
                                           padding: 0, layer: summary) else {
@@ -52,6 +58,7 @@ public final class AvgPool2D: Layer {
         return y
     }
 
+    /// Hands each input dY / (k·k) from every window that contains it.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let g = geometry else { preconditionFailure("AvgPool2D.backward before forward") }

@@ -12,10 +12,15 @@
 /// their own: the first is fused into `bn1`, and the last is applied in the pass that adds the
 /// shortcut, its mask in the pass that hands the gradient to both branches.
 public final class BasicBlock: Layer {
+    /// The first 3×3 convolution, with the block's stride.
     public let conv1: Conv2D
+    /// Batch normalisation after `conv1` (with the first ReLU fused in).
     public let bn1: BatchNorm
+    /// The second 3×3 convolution, stride 1.
     public let conv2: Conv2D
+    /// Batch normalisation after `conv2`, before the shortcut is added.
     public let bn2: BatchNorm
+    /// The projection shortcut (1×1 convolution, batch normalisation), or nil for the identity.
     public let downsample: Sequential?
     private let relu1 = Activation(.relu)
     private let relu2 = Activation(.relu)
@@ -44,15 +49,18 @@ public final class BasicBlock: Layer {
             : nil
     }
 
+    /// "BasicBlock(in → out, stride s)", noting a projection shortcut.
     public var summary: String {
         "BasicBlock(\(conv1.inChannels) → \(conv1.outChannels), stride \(conv1.stride)\(downsample == nil ? "" : ", projection"))"
     }
 
+    /// conv1, bn1, relu, conv2, bn2, relu2 and, if any, downsample: torchvision's names.
     public var children: [(name: String, layer: Layer)] {
         [("conv1", conv1), ("bn1", bn1), ("relu", relu1), ("conv2", conv2), ("bn2", bn2), ("relu2", relu2)]
             + (downsample.map { [("downsample", $0)] } ?? [])
     }
 
+    /// The main branch's output shape, which the shortcut's must equal.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let main = try conv2.outputShape(forInput: conv1.outputShape(forInput: shape))
         let side = try downsample?.outputShape(forInput: shape) ?? shape
@@ -62,6 +70,7 @@ public final class BasicBlock: Layer {
         return main
     }
 
+    /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let h = relu1.forward(try bn1.forward(conv1.forward(input, context: context), context: context), context: context)
         let main = try bn2.forward(conv2.forward(h, context: context), context: context)
@@ -72,6 +81,7 @@ public final class BasicBlock: Layer {
         return relu2.forward(y, context: context)
     }
 
+    /// Through the last ReLU's mask, then the shortcut's backward, then the main branch's; dX is the sum of both.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         // Reverse of forward: the last ReLU, then the shortcut (it ran last), then the main branch.
         guard let passed = try context.backward(relu2, gradOutput, needsInputGradient: true) else {

@@ -26,8 +26,11 @@ import Foundation
 /// activations. The per-row passes are C kernels (`batchnorm.c`): the double-precision sums
 /// vectorise there, and were a third of the layer's time in a Swift loop.
 public final class BatchNorm: FusingLayer {
+    /// Channels C: the first dimension of each sample.
     public let channels: Int
+    /// Added to the variance before the square root, for stability (PyTorch's default 1e-5).
     public let epsilon: Float
+    /// Weight of the newest batch in the running statistics (PyTorch's default 0.1).
     public let momentum: Float
 
     private var weight: ParameterView!
@@ -46,13 +49,16 @@ public final class BatchNorm: FusingLayer {
     /// Set when a ReLU follows (`fuse(with:)`).
     public private(set) var appliesReLU = false
 
+    /// Batch normalisation over `channels`, with PyTorch's defaults for `epsilon` and `momentum`.
     public init(_ channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
         precondition(channels > 0, "a batch normalisation needs channels")
         self.channels = channels; self.epsilon = epsilon; self.momentum = momentum
     }
 
+    /// "BatchNorm(C)".
     public var summary: String { "BatchNorm(\(channels))" }
 
+    /// Unchanged; the first dimension must be `channels`.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.first == channels else {
             throw ModelSpecError("\(summary) normalises \(channels) channels (the first dimension) but receives shape \(shape)")
@@ -60,6 +66,7 @@ public final class BatchNorm: FusingLayer {
         return shape
     }
 
+    /// `weight` γ and `bias` β ([C], trainable), then the buffers `running_mean`, `running_var` and `num_batches_tracked`.
     public var parameterSpecs: [ParameterSpec] {
         [ParameterSpec(name: "weight", shape: [channels], initializer: .constant(1)),
          ParameterSpec(name: "bias", shape: [channels], initializer: .zeros),
@@ -68,17 +75,21 @@ public final class BatchNorm: FusingLayer {
          ParameterSpec(name: "num_batches_tracked", shape: [], initializer: .zeros, trainable: false)]
     }
 
+    /// Takes the views of γ, β and the three buffers, in `parameterSpecs` order.
     public func bind(_ parameters: [ParameterView]) {
         weight = parameters[0]; bias = parameters[1]
         runningMean = parameters[2]; runningVar = parameters[3]; batchesTracked = parameters[4]
     }
 
+    /// Applies a following ReLU itself and makes that layer pass values through.
     public func fuse(with next: Layer) {
         guard let activation = next as? Activation, case .relu = activation.function else { return }
         appliesReLU = true
         activation.isFusedIntoPrevious = true
     }
 
+    /// Training: normalises with the global batch's statistics and updates the running ones;
+    /// evaluation: normalises with the running statistics.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let (c, spatial, n) = (channels, input.count / max(input.batch * channels, 1), input.batch)
         let x = input.pointer, y = output.tensor(input.shape)
@@ -130,6 +141,7 @@ public final class BatchNorm: FusingLayer {
         return y
     }
 
+    /// Forms dγ and dβ from this shard and, after summing the two per-channel sums over the ranks, dx.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         let (c, spatial, n) = (channels, gradOutput.count / max(gradOutput.batch * channels, 1), gradOutput.batch)
         guard let input else { preconditionFailure("BatchNorm.backward before a training forward") }

@@ -31,13 +31,19 @@ public final class Conv2D: FusingLayer {
         case im2col, winograd
     }
 
+    /// Channels C of each input sample [C, H, W].
     public let inChannels: Int
+    /// Channels of each output sample, one filter each.
     public let outChannels: Int
+    /// Side length k of the square kernel.
     public let kernel: Int
+    /// Step between neighbouring windows, in pixels, both ways.
     public let stride: Int
+    /// Zero pixels added on every side of the input.
     public let padding: Int
     /// Most floats the im2col column workspace may hold (default 2²⁰ = 4 MiB); see the type's notes.
     public let workspaceLimit: Int
+    /// The method chosen: given, or Winograd where it suits the layer and im2col elsewhere.
     public let algorithm: Algorithm
     private let winograd: WinogradConvolution?
 
@@ -67,6 +73,7 @@ public final class Conv2D: FusingLayer {
     /// passes over a CNN's largest activations (the ReLU layer then passes values through).
     public private(set) var appliesReLU = false
 
+    /// A convolution with PyTorch's layout; `algorithm` nil chooses per layer, `bias: false` leaves the bias out.
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 workspaceLimit: Int = 1 << 20, algorithm: Algorithm? = nil, bias: Bool = true) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0,
@@ -85,6 +92,7 @@ public final class Conv2D: FusingLayer {
             : nil
     }
 
+    /// "Conv2D(in → out, k×k, stride s, padding p)", noting a missing bias.
     public var summary: String {
         "Conv2D(\(inChannels) → \(outChannels), \(kernel)×\(kernel), stride \(stride), padding \(padding)\(hasBias ? "" : ", no bias"))"
     }
@@ -103,6 +111,7 @@ public final class Conv2D: FusingLayer {
         return g
     }
 
+    /// [outChannels, Ho, Wo] for an input [inChannels, H, W].
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let g = try windows(shape)
         return [outChannels, g.outputHeight, g.outputWidth]
@@ -117,8 +126,10 @@ public final class Conv2D: FusingLayer {
         return hasBias ? [weight, ParameterSpec(name: "bias", shape: [outChannels], initializer: .zeros)] : [weight]
     }
 
+    /// Takes the weight view and, when there is a bias, the bias view.
     public func bind(_ parameters: [ParameterView]) { weight = parameters[0]; bias = hasBias ? parameters[1] : nil }
 
+    /// Applies a following ReLU itself, in its reorder passes, and makes that layer pass values through.
     public func fuse(with next: Layer) {
         guard let activation = next as? Activation, case .relu = activation.function else { return }
         appliesReLU = true
@@ -131,6 +142,7 @@ public final class Conv2D: FusingLayer {
         return max(1, min(batch, workspaceLimit / perSample))
     }
 
+    /// Y = W × im2col(X) + b in slices of samples (or by Winograd), reordered into NCHW.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         guard let g = try? windows(Array(input.shape.dropFirst())) else {
             preconditionFailure("\(summary) got input of shape \(input.shape)")
@@ -158,6 +170,7 @@ public final class Conv2D: FusingLayer {
         return y
     }
 
+    /// dW (+)= dY × colsᵀ, db (+)= Σ dY and, when needed, dX = col2im(Wᵀ × dY).
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard let input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
         let dx = needsInputGradient ? gradInput.tensor(input.shape) : nil

@@ -25,18 +25,23 @@ public final class Dropout: StochasticLayer {
     private var inputShape: [Int] = []
     private var masked = false
 
+    /// Dropout with probability `probability` in [0, 1); a fixed `stream` overrides the one the model assigns.
     public init(_ probability: Float, stream: UInt64? = nil) {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
         self.probability = probability; self.stream = stream ?? 0; streamIsFixed = stream != nil
     }
 
+    /// Takes the model's stream number unless one was given at creation.
     public func assignStream(_ stream: UInt64) {
         if !streamIsFixed { self.stream = stream }
     }
 
+    /// "Dropout(p = …)".
     public var summary: String { "Dropout(p = \(probability))" }
+    /// Element-wise, so the shape is unchanged.
     public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
 
+    /// In training, zeroes values by the deterministic mask and scales the rest by 1 / (1 − p); otherwise the identity.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         inputShape = input.shape
         masked = context.training && probability > 0
@@ -66,6 +71,7 @@ public final class Dropout: StochasticLayer {
         return y
     }
 
+    /// dx = dy times the last training forward's mask (the gradient itself in evaluation).
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard masked else { return gradOutput }

@@ -5,10 +5,13 @@ public final class GlobalAveragePool: Layer {
     private let gradInput = FloatBuffer()
     private var inputShape: [Int] = []
 
+    /// A global average pool; it has no settings and no parameters.
     public init() {}
 
+    /// "GlobalAveragePool".
     public var summary: String { "GlobalAveragePool" }
 
+    /// [C] for a [C, H, W] (or [C, L]) sample.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count >= 2, shape.dropFirst().reduce(1, *) > 0 else {
             throw ModelSpecError("GlobalAveragePool takes [C, H, W] (or [C, L]) per sample but receives shape \(shape)")
@@ -16,6 +19,7 @@ public final class GlobalAveragePool: Layer {
         return [shape[0]]
     }
 
+    /// The mean of each channel's values for every sample: [N, C].
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         inputShape = input.shape
         let channels = input.shape[1], spatial = input.count / (input.batch * channels)
@@ -30,6 +34,7 @@ public final class GlobalAveragePool: Layer {
         return y
     }
 
+    /// Spreads each channel's gradient evenly over its positions: dx = dy / (H·W).
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(inputShape)

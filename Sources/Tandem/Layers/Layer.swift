@@ -4,6 +4,7 @@ public struct ForwardContext {
     public var training: Bool
     /// Seed and step make stochastic layers reproducible.
     public var seed: UInt64
+    /// The training step being run, so a stochastic layer draws different numbers each step.
     public var step: Int
     /// Index, within the global batch, of this rank's first sample. A dropout mask drawn from
     /// (seed, step, global sample index) is the same whatever the world size.
@@ -12,12 +13,14 @@ public struct ForwardContext {
     /// batch). One process alone sums over nothing.
     public var collectives: LayerCollectives
 
+    /// A context for one pass; the defaults suit evaluation or a single process (no seed, step 0, no other ranks).
     public init(training: Bool, seed: UInt64 = 0, step: Int = 0, globalSampleOffset: Int = 0,
                 collectives: LayerCollectives = LocalCollectives()) {
         self.training = training; self.seed = seed; self.step = step; self.globalSampleOffset = globalSampleOffset
         self.collectives = collectives
     }
 
+    /// Inference without other ranks: no dropout, running statistics instead of batch statistics.
     public static let evaluation = ForwardContext(training: false)
 }
 
@@ -47,13 +50,19 @@ public protocol Layer: AnyObject {
     var children: [(name: String, layer: Layer)] { get }
     /// Called once when the model lays out its arena, with one view per parameter spec.
     func bind(_ parameters: [ParameterView])
+    /// Runs the layer on a batch (`input.shape[0]` samples) and returns its output, keeping what backward needs.
     func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor
+    /// Takes the gradient of the loss with respect to the last forward's output, accumulates parameter
+    /// gradients, and returns the input gradient (nil when `needsInputGradient` is false).
     func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor?
 }
 
 extension Layer {
+    /// Default for layers without parameters of their own: none.
     public var parameterSpecs: [ParameterSpec] { [] }
+    /// Default for leaf layers: no children.
     public var children: [(name: String, layer: Layer)] { [] }
+    /// Default for layers without parameters: nothing to bind.
     public func bind(_ parameters: [ParameterView]) {}
 
     /// Whether this layer or any layer inside it has trainable parameters (its own or tied).
@@ -71,9 +80,12 @@ extension Layer {
 /// What a backward pass carries besides the output gradient: the collectives, and whom to tell
 /// that a layer's gradients are final (so the gradient path can start reducing them).
 public final class BackwardContext {
+    /// How the layers of this pass reach the other ranks (e.g. batch normalisation's gradient sums).
     public let collectives: LayerCollectives
     private let finished: (Layer) throws -> Void
 
+    /// A context that sums through `collectives` and calls `finished` with each layer whose backward
+    /// has completed (the default ignores it).
     public init(collectives: LayerCollectives = LocalCollectives(), finished: @escaping (Layer) throws -> Void = { _ in }) {
         self.collectives = collectives; self.finished = finished
     }
@@ -89,6 +101,8 @@ public final class BackwardContext {
 
 /// A model spec that cannot be built (bad syntax, shapes that do not chain).
 public struct ModelSpecError: Error, CustomStringConvertible {
+    /// What is wrong with the spec, in words fit to show the user.
     public var description: String
+    /// An error with the message `description`.
     public init(_ description: String) { self.description = description }
 }

@@ -13,6 +13,7 @@ public protocol FusingLayer: Layer {
 /// A layer that draws random numbers (dropout): the model gives each one its own stream, its
 /// position in forward order, so two such layers never draw the same numbers.
 public protocol StochasticLayer: Layer {
+    /// Gives the layer its own stream number (mixed into every seed it draws from); called once by the model.
     func assignStream(_ stream: UInt64)
 }
 
@@ -20,8 +21,11 @@ public protocol StochasticLayer: Layer {
 /// gradient dW = dYᵀ·X a gradient path may form itself, over the global batch, and whose
 /// training forward product it may split by rows among the ranks (see `RowSplitDense`).
 public protocol DenseProductLayer: Layer {
+    /// Features per input row: the second dimension of the weight.
     var inputs: Int { get }
+    /// Features per output row: the first dimension of the weight.
     var outputs: Int { get }
+    /// The [outputs, inputs] weight matrix W.
     var weight: ParameterView { get }
     /// Nil for a layer without a bias (a GPT's output head).
     var bias: ParameterView? { get }
@@ -31,6 +35,7 @@ public protocol DenseProductLayer: Layer {
     var productOverSamples: Bool { get }
     /// The last forward's input and the last backward's output gradient: dW's two factors.
     var lastInput: Tensor? { get }
+    /// The gradient dY of the last backward, [rows, outputs].
     var lastGradOutput: Tensor? { get }
     /// Set by a gradient path that forms dW itself (backward then leaves it out) and, when it
     /// splits the forward product too, computes Y in training.

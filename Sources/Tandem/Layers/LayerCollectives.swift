@@ -14,6 +14,7 @@ public protocol LayerCollectives {
 }
 
 extension LayerCollectives {
+    /// Sums an array of values over all ranks in place (see `sum(_:)` on a buffer).
     public func sum(_ values: inout [Double]) throws {
         try values.withUnsafeMutableBufferPointer { try sum($0) }
     }
@@ -21,7 +22,10 @@ extension LayerCollectives {
 
 /// One process holding the whole batch: every sum is already complete.
 public struct LocalCollectives: LayerCollectives {
+    /// A stand-in for collectives when one process holds the whole batch.
     public init() {}
+    /// Does nothing: with a single rank, every value already is its own sum.
     public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
+    /// Always 1.
     public var ranks: Int { 1 }
 }

@@ -7,7 +7,9 @@ import CKernels
 /// Unlike batch normalisation it looks at one row at a time, so it never needs the other
 /// ranks: the world size cannot change it.
 public final class LayerNorm: Layer {
+    /// Size C of the normalised last dimension, and of `weight` and `bias`.
     public let features: Int
+    /// Added to the variance before the square root, for stability.
     public let epsilon: Float
     private var weightView: ParameterView?, biasView: ParameterView?
     /// The last forward's normalised rows x̂ and each row's 1/σ: what backward needs.
@@ -16,12 +18,15 @@ public final class LayerNorm: Layer {
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
+    /// Normalisation over a last dimension of `features` values.
     public init(_ features: Int, epsilon: Float = 1e-5) {
         self.features = features; self.epsilon = epsilon
     }
 
+    /// "LayerNorm(C)".
     public var summary: String { "LayerNorm(\(features))" }
 
+    /// Unchanged; the last dimension must be `features`.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.last == features else {
             throw ModelSpecError("LayerNorm(\(features)) normalises the last dimension but receives shape \(shape)")
@@ -29,13 +34,16 @@ public final class LayerNorm: Layer {
         return shape
     }
 
+    /// `weight` (the scale γ, starting at 1) and `bias` (the shift β, starting at 0), each [C].
     public var parameterSpecs: [ParameterSpec] {
         [ParameterSpec(name: "weight", shape: [features], initializer: .constant(1)),
          ParameterSpec(name: "bias", shape: [features], initializer: .zeros)]
     }
 
+    /// Takes the `weight` and `bias` views.
     public func bind(_ parameters: [ParameterView]) { weightView = parameters[0]; biasView = parameters[1] }
 
+    /// y = γ · (x − mean) / √(var + ε) + β over each row of C values, keeping x̂ and 1/σ for backward.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let rows = input.count / features
         let y = output.tensor(input.shape)

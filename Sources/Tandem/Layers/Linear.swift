@@ -21,23 +21,31 @@ public enum WeightInit: String, CaseIterable {
 /// [T, in] → [T, out], every position of every sample one row of the product (a transformer's
 /// projections).
 public final class Linear: DenseProductLayer {
+    /// Features per input row (the flattened sample, or the last dimension when `positionwise`).
     public let inputs: Int
+    /// Features per output row.
     public let outputs: Int
+    /// The distribution that fills the weight when no `weightStd` is given (ignored for a tied weight).
     public let weightInit: WeightInit
     /// Set when the weight is another layer's parameter (a GPT's head tied to its embedding).
     public let weightTie: ParameterTie?
     /// Maps the last dimension of each sample (one row per position), not the flattened sample.
     public let positionwise: Bool
+    /// Whether the layer adds a bias b of [outputs]; false before batch normalisation or for a GPT's head.
     public let hasBias: Bool
 
     private var weightView: ParameterView?
     private var biasView: ParameterView?
+    /// The [outputs, inputs] weight W; available once the model has bound the layer.
     public var weight: ParameterView { weightView! }
+    /// The [outputs] bias b, or nil when the layer has none.
     public var bias: ParameterView? { biasView }
+    /// True unless `positionwise`: then every position, not every sample, is a row of the product.
     public var productOverSamples: Bool { !positionwise }
     /// The last forward's input, and the last backward's output gradient: the two factors of
     /// the weight gradient dW = dYᵀ·X.
     public private(set) var lastInput: Tensor?
+    /// The last backward's output gradient dY, [rows, outputs].
     public private(set) var lastGradOutput: Tensor?
     /// A gradient path that forms dW over the global batch itself (and may split the forward
     /// product by rows); see `RowSplitDense`. The bias gradient and dX are always computed here.
@@ -57,10 +65,12 @@ public final class Linear: DenseProductLayer {
 
     private let weightStd: Float?
 
+    /// "Linear(in → out)", noting a tied weight or a missing bias.
     public var summary: String {
         "Linear(\(inputs) → \(outputs)\(weightTie == nil ? "" : ", tied weight")\(hasBias ? "" : ", no bias"))"
     }
 
+    /// [outputs] for any input of `inputs` values, or the input shape with its last dimension replaced when `positionwise`.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         if positionwise {
             guard shape.last == inputs else {
@@ -75,6 +85,7 @@ public final class Linear: DenseProductLayer {
         return [outputs]
     }
 
+    /// The weight (uniform by `weightInit`, normal with `weightStd`, or tied) and, if any, a zero bias.
     public var parameterSpecs: [ParameterSpec] {
         let initializer = weightStd.map { ParameterInit.normal(std: $0) }
             ?? .uniform(bound: weightInit.bound(fanIn: inputs, fanOut: outputs))
@@ -83,11 +94,13 @@ public final class Linear: DenseProductLayer {
         return [weight] + (hasBias ? [ParameterSpec(name: "bias", shape: [outputs], initializer: .zeros)] : [])
     }
 
+    /// Takes the weight view and, when there is a bias, the bias view, in `parameterSpecs` order.
     public func bind(_ parameters: [ParameterView]) {
         weightView = parameters[0]
         biasView = hasBias ? parameters[1] : nil
     }
 
+    /// Y = X·Wᵀ + b for each row; in training a delegate (`RowSplitDense`) may compute it instead.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         lastInput = input
         let n = input.count / inputs
@@ -104,6 +117,7 @@ public final class Linear: DenseProductLayer {
         return y
     }
 
+    /// dW (+)= dYᵀ·X unless a delegate forms it, db (+)= Σ dY over rows, and returns dX = dY·W when needed.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard let input = lastInput else { preconditionFailure("Linear.backward before forward") }
         let n = gradOutput.count / outputs

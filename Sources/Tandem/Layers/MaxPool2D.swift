@@ -6,7 +6,9 @@
 /// the first position in row-major order and a NaN in a window wins (so it is not hidden),
 /// both as in PyTorch.
 public final class MaxPool2D: Layer {
+    /// Side length k of the square window.
     public let kernel: Int
+    /// Step between neighbouring windows, in pixels, both ways.
     public let stride: Int
 
     private var inputShape: [Int] = []
@@ -15,13 +17,16 @@ public final class MaxPool2D: Layer {
     private let gradInput = FloatBuffer()
     private let winners = IndexBuffer()
 
+    /// Max pooling over k×k windows; `stride` defaults to `kernel` (non-overlapping windows).
     public init(kernel: Int, stride: Int? = nil) {
         precondition(kernel > 0 && (stride ?? kernel) > 0, "MaxPool2D needs a positive kernel and stride")
         self.kernel = kernel; self.stride = stride ?? kernel
     }
 
+    /// "MaxPool2D(k×k, stride s)".
     public var summary: String { "MaxPool2D(\(kernel)×\(kernel), stride \(stride))" }
 
+    /// [C, Ho, Wo] for an input [C, H, W].
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let g = try WindowGeometry(input: shape, kernel: kernel, stride: stride, padding: 0, layer: summary)
         guard g.inputPlane <= Int(Int32.max) else {   // winners are stored as Int32 plane offsets
@@ -30,6 +35,7 @@ public final class MaxPool2D: Layer {
         return [g.channels, g.outputHeight, g.outputWidth]
     }
 
+    /// The maximum of each window, recording which input won.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         guard let g = try? WindowGeometry(input: Array(input.shape.dropFirst()), kernel: kernel, stride: stride,
                                           padding: 0, layer: summary) else {
@@ -108,6 +114,7 @@ public final class MaxPool2D: Layer {
         }
     }
 
+    /// Scatters each output's gradient to its window's winner (adding where windows share one).
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         guard let g = geometry else { preconditionFailure("MaxPool2D.backward before forward") }

@@ -9,8 +9,11 @@
 /// is a `LayerUnit`, numbered in forward order. Backward reports units as their gradients
 /// become final, last unit first, which is when the MPI path can start reducing them.
 public final class Model {
+    /// The top of the layer tree, e.g. a `Sequential` of the model's layers, or a `GPT`.
     public let root: Layer
+    /// Shape of one sample's input, without the batch dimension.
     public let inputShape: [Int]
+    /// Shape of one sample's output, without the batch dimension (e.g. [10] class scores).
     public let outputShape: [Int]
     /// Trainable parameters, their gradients, and (through the optimizer) their state.
     public let arena: ParameterArena
@@ -55,6 +58,7 @@ public final class Model {
         return children.isEmpty ? [root] : children.map(\.layer)
     }
 
+    /// Number of trainable scalars (tied parameters counted once, buffers not at all).
     public var parameterCount: Int { arena.count }
 
     /// Every unit of a given capability, in forward order (the gradient paths ask for these).
@@ -113,6 +117,7 @@ public final class Model {
         }
     }
 
+    /// One line per unit, "path: layer summary", in forward order.
     public var summary: String {
         units.map { "  \($0.path.isEmpty ? "-" : $0.path): \($0.layer.summary)" }.joined(separator: "\n")
     }
@@ -120,6 +125,7 @@ public final class Model {
 
 /// A layer that does work of its own inside a model, and where its parameters lie.
 public struct LayerUnit {
+    /// The layer itself.
     public let layer: Layer
     /// The dotted path to it ("3.body.0"); empty for a root that is itself a leaf.
     public let path: String

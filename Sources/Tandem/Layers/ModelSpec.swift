@@ -5,15 +5,19 @@
 /// - `gpt:layers=4,heads=4,dim=128,context=128`: a GPT (see `GPT`); its input is a window of
 ///   `context` token ids.
 public struct ModelSpec: Equatable, CustomStringConvertible {
+    /// The spec as written: a preset name (`cnn`), `mlp:…`, `gpt:…` or a comma-separated layer list.
     public let text: String
+    /// The non-linearity an `mlp:` spec puts between its layers; it also picks the dense layers' initialisation.
     public let activation: ActivationFunction
     /// How convolutions are computed: nil picks per layer (Winograd where it pays, see `Conv2D`).
     public let convolution: Conv2D.Algorithm?
 
+    /// A spec from its text; nothing is checked until `build` or `layers` is called.
     public init(_ text: String, activation: ActivationFunction = .relu, convolution: Conv2D.Algorithm? = nil) {
         self.text = text; self.activation = activation; self.convolution = convolution
     }
 
+    /// The spec text, as given.
     public var description: String { text }
 
     /// The layers for a given per-sample input shape.
@@ -39,6 +43,8 @@ public struct ModelSpec: Equatable, CustomStringConvertible {
         get throws { try gptConfiguration?.context }
     }
 
+    /// The layers the spec names, checked to chain from `inputShape` (per sample); throws on a bad
+    /// spec. A GPT spec gives a single `GPT` layer.
     public func layers(inputShape: [Int]) throws -> [Layer] {
         if let gpt = try gptConfiguration { return [GPT(gpt)] }
         let spec = ModelSpec.presets[text] ?? text

@@ -20,11 +20,17 @@ public enum ParameterInit: Equatable {
 /// restored on resume, but outside the parameter arena, so the optimizer, clipping and the
 /// gradient paths never see it.
 public struct ParameterSpec {
+    /// The parameter's own name within its layer, PyTorch style.
     public var name: String          // "weight", "bias", "running_mean"
+    /// Dimensions of the parameter, e.g. [out, in] for a dense weight.
     public var shape: [Int]
+    /// How the values are filled before training (ignored for a tied parameter).
     public var initializer: ParameterInit
+    /// False for a buffer: checkpointed, but neither optimised nor reduced across ranks.
     public var trainable: Bool
+    /// Set when this parameter is another layer's (see `tied`); no block of its own is laid out.
     public var tiedTo: ParameterTie?
+    /// A spec for a parameter of the layer's own (or, with `trainable: false`, a buffer).
     public init(name: String, shape: [Int], initializer: ParameterInit, trainable: Bool = true) {
         self.name = name; self.shape = shape; self.initializer = initializer; self.trainable = trainable
     }
@@ -34,22 +40,31 @@ public struct ParameterSpec {
         spec.tiedTo = ParameterTie(owner: owner, name: ownerName)
         return spec
     }
+    /// Number of scalars: the product of `shape`.
     public var count: Int { shape.reduce(1, *) }
 }
 
 /// Another layer's parameter, used as one's own.
 public struct ParameterTie {
+    /// The layer whose parameter is reused; it must come before the user in forward order.
     public let owner: Layer
+    /// The parameter's name within the owner, e.g. "weight".
     public let name: String
+    /// Names `owner`'s parameter `name`.
     public init(owner: Layer, name: String) { self.owner = owner; self.name = name }
 }
 
 /// Where one parameter lives: a range of the arena, the same range in the gradient arena.
 public struct ParameterSlot: Equatable {
+    /// Full dotted path of the parameter in the model.
     public var name: String          // full name, PyTorch style: "0.weight"
+    /// Dimensions of the parameter.
     public var shape: [Int]
+    /// Index of its first value in the arena (and in the gradient arena).
     public var offset: Int
+    /// Number of scalars it holds.
     public var count: Int
+    /// A slot covering `offset..<offset + count` of the arena.
     public init(name: String, shape: [Int], offset: Int, count: Int) {
         self.name = name; self.shape = shape; self.offset = offset; self.count = count
     }
@@ -62,8 +77,11 @@ public struct ParameterSlot: Equatable {
 /// allreduce is a few calls over contiguous memory, the clipping norm is one pass, the optimizer
 /// is one fused loop, a checkpoint or a broadcast of the initial weights is one block.
 public final class ParameterArena {
+    /// Every parameter's place in the arena, in forward order.
     public let slots: [ParameterSlot]
+    /// Total number of scalars in the arena: the end of the last slot.
     public let count: Int
+    /// All parameter values, contiguous, laid out as `slots` says.
     public private(set) var values: UnsafeMutablePointer<Float>
     /// Where backward writes this rank's gradients.
     public private(set) var gradients: UnsafeMutablePointer<Float>
@@ -81,6 +99,7 @@ public final class ParameterArena {
     /// Where a layer whose kernel can only overwrite computes a gradient that must be added.
     private let scratch = FloatBuffer()
 
+    /// An arena for `slots` (contiguous, in order), with values and gradients all zero.
     public init(slots: [ParameterSlot]) {
         self.slots = slots
         count = slots.last.map { $0.offset + $0.count } ?? 0
@@ -137,15 +156,20 @@ public final class ParameterArena {
         ownsStorage = false
     }
 
+    /// All values as a buffer, for passes over the whole arena.
     public var valueBuffer: UnsafeMutableBufferPointer<Float> { .init(start: values, count: count) }
+    /// All of this rank's gradients as a buffer.
     public var gradientBuffer: UnsafeMutableBufferPointer<Float> { .init(start: gradients, count: count) }
 
+    /// The slot with the full name `name` (e.g. "0.weight"), or nil.
     public func slot(named name: String) -> ParameterSlot? { slots.first { $0.name == name } }
 
     /// Copies of the values (for tests, checkpoints, comparisons).
     public var valueArray: [Float] { Array(valueBuffer) }
+    /// A copy of this rank's gradients.
     public var gradientArray: [Float] { Array(gradientBuffer) }
 
+    /// Overwrites every value from `array`, which must hold exactly `count` floats.
     public func setValues(_ array: [Float]) {
         precondition(array.count == count, "arena holds \(count) values, got \(array.count)")
         array.withUnsafeBufferPointer { values.update(from: $0.baseAddress!, count: count) }
@@ -155,15 +179,21 @@ public final class ParameterArena {
 /// A layer's view of one of its parameters inside the arena (or, for a buffer, inside the
 /// model's buffer store).
 public struct ParameterView {
+    /// The arena (or the model's buffer store) that holds the parameter.
     public let arena: ParameterArena
+    /// Where the parameter lies in that arena, and its name and shape.
     public let slot: ParameterSlot
     /// The slot's index in `arena.slots`.
     public let index: Int
+    /// The view of slot `index` of `arena`.
     public init(arena: ParameterArena, index: Int) {
         self.arena = arena; self.index = index; slot = arena.slots[index]
     }
+    /// The parameter's first value; read through the arena each time, so it follows a `relocate`.
     public var value: UnsafeMutablePointer<Float> { arena.values + slot.offset }
+    /// The parameter's gradient, at the same offset in the gradient arena.
     public var gradient: UnsafeMutablePointer<Float> { arena.gradients + slot.offset }
+    /// Number of scalars in the parameter.
     public var count: Int { slot.count }
 
     /// The `beta` for a product that writes this gradient (`C = A·B + beta·C`): 0 for the

@@ -4,21 +4,27 @@
 /// The input fans out to two branches, so its gradient is the sum of what both send back.
 /// Children are named "body" and "shortcut".
 public final class Residual: Layer {
+    /// The main branch.
     public let body: Layer
+    /// The side branch, or nil for the identity.
     public let shortcut: Layer?
     private let output = FloatBuffer()
     private let gradInput = FloatBuffer()
 
+    /// y = body(x) + x, or body(x) + shortcut(x) when a shortcut layer is given.
     public init(_ body: Layer, shortcut: Layer? = nil) {
         self.body = body; self.shortcut = shortcut
     }
 
+    /// Whether the shortcut is the identity or a projection.
     public var summary: String { shortcut == nil ? "Residual(identity)" : "Residual(projection)" }
 
+    /// "body" and, when there is one, "shortcut".
     public var children: [(name: String, layer: Layer)] {
         [("body", body)] + (shortcut.map { [("shortcut", $0)] } ?? [])
     }
 
+    /// The body's output shape, which the shortcut's must equal.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         let main = try body.outputShape(forInput: shape)
         let side = try shortcut?.outputShape(forInput: shape) ?? shape
@@ -29,6 +35,7 @@ public final class Residual: Layer {
         return main
     }
 
+    /// Runs both branches on the same input and adds their outputs.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let main = try body.forward(input, context: context)
         let side = try shortcut?.forward(input, context: context) ?? input
@@ -37,6 +44,7 @@ public final class Residual: Layer {
         return y
     }
 
+    /// Runs the shortcut's backward, then the body's, and returns the sum of their input gradients.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         // Reverse of forward order: the shortcut ran last, so its backward runs first.
         var fromSide = gradOutput

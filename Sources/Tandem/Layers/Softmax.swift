@@ -8,10 +8,14 @@ public final class Softmax: Layer {
     private let gradInput = FloatBuffer()
     private var shape: [Int] = []
 
+    /// A softmax layer; it has no parameters.
     public init() {}
+    /// "Softmax".
     public var summary: String { "Softmax" }
+    /// Unchanged: one probability per input value.
     public func outputShape(forInput shape: [Int]) throws -> [Int] { shape }
 
+    /// Each sample's values turned into probabilities that sum to 1.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         shape = input.shape
         let y = output.tensor(input.shape)
@@ -22,6 +26,7 @@ public final class Softmax: Layer {
         return y
     }
 
+    /// dx_i = y_i (dy_i − Σ_j dy_j y_j) for each sample.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) -> Tensor? {
         guard needsInputGradient else { return nil }
         let dx = gradInput.tensor(shape)

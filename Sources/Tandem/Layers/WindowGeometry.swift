@@ -5,13 +5,21 @@
 /// `ow·stride − padding + kw` for kh, kw in 0..<kernel; positions outside the input are padding.
 /// Output sizes follow PyTorch (floor mode): (size + 2·padding − kernel) / stride + 1.
 public struct WindowGeometry: Equatable {
+    /// Channels C of the input sample.
     public let channels: Int
+    /// Input height H, in pixels.
     public let height: Int
+    /// Input width W, in pixels.
     public let width: Int
+    /// Side length of the square window.
     public let kernel: Int
+    /// Step between neighbouring windows, in pixels.
     public let stride: Int
+    /// Zero pixels added on every side of the input.
     public let padding: Int
+    /// Output height Ho = (H + 2·padding − kernel) / stride + 1.
     public let outputHeight: Int
+    /// Output width Wo = (W + 2·padding − kernel) / stride + 1.
     public let outputWidth: Int
 
     /// Validates a per-sample input shape against a window; `layer` names the layer in errors.
@@ -33,6 +41,7 @@ public struct WindowGeometry: Equatable {
         outputWidth = (paddedWidth - kernel) / stride + 1
     }
 
+    /// The per-sample input shape, [C, H, W].
     public var inputShape: [Int] { [channels, height, width] }
     /// Values in one input channel of one sample.
     public var inputPlane: Int { height * width }

@@ -13,6 +13,7 @@ public struct LossResult {
 /// gradient is then its share of the gradient of the mean loss over the global batch, and
 /// summing the ranks' gradients gives exactly that mean, with no rank-count weighting.
 public protocol Loss: AnyObject {
+    /// The loss's command-line name ("cross-entropy", "mse").
     var name: String { get }
     /// The loss summed over the rows of `output` that the targets score: with class targets, one
     /// row of class scores per target (a sample, or a position of a sequence).

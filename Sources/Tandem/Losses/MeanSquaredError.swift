@@ -7,9 +7,12 @@ public final class MeanSquaredError: Loss {
     private var labels: [Int32] = []
     private var values: [Float] = []
 
+    /// A mean squared error loss; it keeps the last forward's output for backward.
     public init() {}
+    /// "mse".
     public var name: String { "mse" }
 
+    /// Sums each sample's mean squared error over its outputs; with class labels, counts argmax hits as correct.
     public func forward(_ output: Tensor, targets: Targets) -> LossResult {
         self.output = output
         labels = Array(targets.classes)
@@ -28,6 +31,7 @@ public final class MeanSquaredError: Loss {
         return LossResult(sum: total / Double(d), correct: correct)
     }
 
+    /// Gradient 2·(y − t) / (normalizer · outputs per sample) of the last `forward`'s output.
     public func backward(normalizer: Int) -> Tensor {
         guard let output else { preconditionFailure("MeanSquaredError.backward before forward") }
         let d = output.featuresPerSample

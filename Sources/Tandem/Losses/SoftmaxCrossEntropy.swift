@@ -9,7 +9,9 @@ public final class SoftmaxCrossEntropy: Loss {
     private var labels: [Int32] = []
     private var shape: [Int] = []
 
+    /// A softmax cross-entropy loss; it keeps the last forward's probabilities for backward.
     public init() {}
+    /// "cross-entropy".
     public var name: String { "cross-entropy" }
 
     /// `output` holds one row of class scores per label: [n, classes] for a label per sample,
@@ -33,6 +35,7 @@ public final class SoftmaxCrossEntropy: Loss {
         return LossResult(sum: total, correct: correct)
     }
 
+    /// Gradient (softmax(z) − onehot(label)) / normalizer of the last `forward`'s logits.
     public func backward(normalizer: Int) -> Tensor {
         let g = gradient.tensor(shape)
         let rows = labels.count, classes = g.count / rows

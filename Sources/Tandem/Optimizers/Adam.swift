@@ -8,13 +8,17 @@ import Foundation
 ///     v ← β₂·v + (1 − β₂)·g²
 ///     θ ← θ − (η / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 public final class Adam: Optimizer {
+    /// β₁ and β₂ (decay rates of the first and second moment estimates), ε (added to the denominator for
+    /// stability) and λ (weight decay).
     public let beta1, beta2, epsilon, weightDecay: Float
     /// AdamW decays the weights directly instead of adding λ·θ to the gradient.
     public let decoupled: Bool
+    /// Steps taken so far; the bias corrections 1 − β₁ᵗ and 1 − β₂ᵗ use it.
     public var stepCount = 0
     private let m: StateBuffer
     private let v: StateBuffer
 
+    /// Zeroed moments for `parameterCount` parameters; `decoupled` makes it AdamW.
     public init(parameterCount: Int, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: Float = 0, decoupled: Bool = false) {
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
@@ -23,20 +27,26 @@ public final class Adam: Optimizer {
         v = StateBuffer(count: parameterCount)
     }
 
+    /// "adamw" when decoupled, else "adam".
     public var name: String { decoupled ? "adamw" : "adam" }
+    /// β₁, β₂, ε and the weight decay, as checkpoints record them.
     public var hyperParameters: [String: String] {
         ["beta1": "\(beta1)", "beta2": "\(beta2)", "eps": "\(epsilon)", "weight_decay": "\(weightDecay)"]
     }
+    /// The first and second moments, named as PyTorch's Adam names them.
     public var stateNames: [String] { ["exp_avg", "exp_avg_sq"] }
+    /// The buffer of the moment `name` names ("exp_avg", or else "exp_avg_sq").
     public func state(named name: String) -> UnsafeMutableBufferPointer<Float> {
         name == "exp_avg" ? m.buffer : v.buffer
     }
 
+    /// Moves both moments into `memory`, first then second moment, copying them when `copying`.
     public func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool) {
         m.relocate(to: memory, copying: copying)
         v.relocate(to: memory + m.count, copying: copying)
     }
 
+    /// One Adam(W) update of the elements in `ranges`, each gradient read as gradient × `gradientScale`.
     public func step(_ arena: ParameterArena, learningRate lr: Float, ranges: [Range<Int>], gradientScale: Float) {
         stepCount += 1
         let t = Double(stepCount)

@@ -8,6 +8,7 @@ public enum LearningRateSchedule: Equatable, CustomStringConvertible {
     /// Linear warm-up over `warmup` steps, then a half cosine from the base rate to 0 at `total`.
     case cosine(warmup: Int, total: Int)
 
+    /// The learning rate at `step` (counted from 0) for base rate `base`.
     public func learningRate(base: Float, step: Int) -> Float {
         switch self {
         case .constant:
@@ -22,6 +23,7 @@ public enum LearningRateSchedule: Equatable, CustomStringConvertible {
         }
     }
 
+    /// The schedule and its parameters, as the start-of-run line shows it.
     public var description: String {
         switch self {
         case .constant: return "constant"

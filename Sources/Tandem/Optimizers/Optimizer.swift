@@ -4,11 +4,13 @@
 /// one fused pass over contiguous memory, and a checkpoint saves the state as tensors named
 /// like the parameters (`optim.<state>.<parameter>`).
 public protocol Optimizer: AnyObject {
+    /// The rule's name as checkpoints record it ("sgd", "adam", "adamw").
     var name: String { get }
     /// Hyper-parameters, for checkpoints and for refusing a resume that changed them.
     var hyperParameters: [String: String] { get }
     /// Named state buffers, each `arena.count` long.
     var stateNames: [String] { get }
+    /// The state buffer called `name` (one of `stateNames`), with the arena's layout.
     func state(named name: String) -> UnsafeMutableBufferPointer<Float>
     /// Steps taken so far (Adam's bias correction depends on it).
     var stepCount: Int { get set }
@@ -31,16 +33,25 @@ extension Optimizer {
 
 /// The settings from which `makeOptimizer` builds an optimizer.
 public struct OptimizerConfig: Equatable {
+    /// Which update rule: SGD, Adam, or AdamW (Adam with decoupled weight decay).
     public var kind = OptimizerKind.adamw
+    /// SGD's momentum μ, in [0, 1) (0: plain SGD, with no state).
     public var momentum: Float = 0.9
+    /// Nesterov momentum for SGD.
     public var nesterov: Bool = false
+    /// Weight decay λ: L2 added to the gradient for SGD and Adam, decoupled for AdamW.
     public var weightDecay: Float = 0
+    /// Adam's β₁, the decay rate of the first moment (mean) estimate.
     public var beta1: Float = 0.9
+    /// Adam's β₂, the decay rate of the second moment (uncentred variance) estimate.
     public var beta2: Float = 0.999
+    /// Adam's ε, added to the denominator so that tiny second moments do not blow the update up.
     public var epsilon: Float = 1e-8
+    /// AdamW with β₁ 0.9, β₂ 0.999, ε 1e-8 and no weight decay (for SGD: momentum 0.9, no Nesterov).
     public init() {}
 }
 
+/// Builds the optimizer `config` describes, with zeroed state for `parameterCount` parameters.
 public func makeOptimizer(_ config: OptimizerConfig, parameterCount: Int) -> Optimizer {
     switch config.kind {
     case .sgd:

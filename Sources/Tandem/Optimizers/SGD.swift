@@ -5,28 +5,39 @@
 ///     g ← g + μ·b  (Nesterov)  or  g ← b
 ///     θ ← θ − η·g
 public final class SGD: Optimizer {
+    /// μ, the momentum buffer's decay (0: plain SGD, with no state).
     public let momentum: Float
+    /// Whether the step uses Nesterov momentum (g + μ·b instead of b).
     public let nesterov: Bool
+    /// λ, the L2 weight decay added to the gradient.
     public let weightDecay: Float
+    /// Steps taken so far; the first one starts the momentum buffer at the gradient.
     public var stepCount = 0
     private let velocity: StateBuffer
 
+    /// A zeroed momentum buffer for `parameterCount` parameters.
     public init(parameterCount: Int, momentum: Float = 0.9, nesterov: Bool = false, weightDecay: Float = 0) {
         self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
         velocity = StateBuffer(count: parameterCount)
     }
 
+    /// "sgd".
     public var name: String { "sgd" }
+    /// Momentum, Nesterov and weight decay, as checkpoints record them.
     public var hyperParameters: [String: String] {
         ["momentum": "\(momentum)", "nesterov": "\(nesterov)", "weight_decay": "\(weightDecay)"]
     }
+    /// "momentum_buffer" (PyTorch's name), or nothing without momentum.
     public var stateNames: [String] { momentum == 0 ? [] : ["momentum_buffer"] }
+    /// The momentum buffer.
     public func state(named name: String) -> UnsafeMutableBufferPointer<Float> { velocity.buffer }
 
+    /// Moves the momentum buffer into `memory` (when there is one), copying it when `copying`.
     public func relocateState(to memory: UnsafeMutablePointer<Float>, copying: Bool) {
         if !stateNames.isEmpty { velocity.relocate(to: memory, copying: copying) }
     }
 
+    /// One SGD update of the elements in `ranges`, each gradient read as gradient × `gradientScale`.
     public func step(_ arena: ParameterArena, learningRate lr: Float, ranges: [Range<Int>], gradientScale scale: Float) {
         for range in ranges { update(arena, learningRate: lr, range: range, gradientScale: scale) }
         stepCount += 1

@@ -5,6 +5,7 @@ import Glibc
 /// its parent, which decides what the child is told (Foundation's `Process` keeps the
 /// parent's group).
 public final class ChildProcess {
+    /// The child's process id, which is also the id of its process group.
     public let pid: pid_t
 
     /// Starts `executable` with `arguments`, inheriting stdin, stdout and stderr.
@@ -30,6 +31,7 @@ public final class ChildProcess {
         pid = child
     }
 
+    /// Sends `signal` (e.g. `SIGTERM`) to the child process alone, not to its group.
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
     /// Waits for the child to end: its exit status, or 128 + the signal that ended it.

@@ -3,8 +3,10 @@ import Foundation
 /// SplitMix64: a tiny, well-mixed generator. Every random choice in Tandem (initial weights,
 /// shuffles, dropout masks) is derived from the user's seed through it, so a seed fixes a run.
 public struct SplitMix64: RandomNumberGenerator {
+    /// The generator's whole state: each `next()` adds a fixed odd constant to it and returns a mix of the result.
     public private(set) var state: UInt64
 
+    /// A generator whose state starts at `seed` itself.
     public init(seed: UInt64) { state = seed }
 
     /// A generator for one purpose, derived from a seed and a few integers (epoch, step, ...),
@@ -15,6 +17,7 @@ public struct SplitMix64: RandomNumberGenerator {
         state = s
     }
 
+    /// The next 64 random bits (`RandomNumberGenerator`).
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         return SplitMix64.mix(state)
@@ -31,6 +34,7 @@ public struct SplitMix64: RandomNumberGenerator {
     /// Uniform in [0, 1) with 24 bits, exactly representable as Float.
     public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
+    /// Uniform in [`low`, `high`), with the 24-bit resolution of `nextUnitFloat`.
     public mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * nextUnitFloat() }
 
     /// Standard normal by Box–Muller.

@@ -53,12 +53,15 @@ public enum SHA256 {
         /// Total message length so far, in bytes; the padding records it in bits.
         private var length: UInt64 = 0
 
+        /// A hasher that has seen no bytes yet.
         public init() {}
 
+        /// Feeds the next `bytes` of the message.
         public mutating func update(_ bytes: [UInt8]) {
             bytes.withUnsafeBytes { update($0) }
         }
 
+        /// Feeds the next `bytes` of the message; whole 64-byte blocks are hashed in place, without copying.
         public mutating func update(_ bytes: UnsafeRawBufferPointer) {
             guard bytes.count > 0, let base = bytes.baseAddress else { return }
             length &+= UInt64(bytes.count)

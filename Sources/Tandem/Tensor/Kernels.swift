@@ -3,6 +3,7 @@ import CBLAS
 /// The numeric kernels every layer is built from. Matrix products go to OpenBLAS; element-wise
 /// loops are written over raw pointers here, once, so layers stay readable.
 public enum Kernels {
+    /// Whether `gemm` reads an operand as stored (`no`) or transposed (`yes`).
     public enum Transpose { case no, yes }
 
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major.

@@ -4,9 +4,12 @@
 /// values: it is a window onto a `FloatBuffer` that some layer reuses every step, which is
 /// what lets the step loop run without allocating. Read it before the owning layer runs again.
 public struct Tensor {
+    /// Dimensions, batch first; their product is the number of values in use.
     public var shape: [Int]
+    /// The buffer the values live in: shared with the layer that owns it, and possibly larger than `count`.
     public let storage: FloatBuffer
 
+    /// A view of `storage` with `shape`; the storage must hold at least as many floats as the shape has values.
     public init(shape: [Int], storage: FloatBuffer) {
         precondition(shape.reduce(1, *) <= storage.capacity, "tensor larger than its storage")
         self.shape = shape
@@ -21,18 +24,24 @@ public struct Tensor {
         self.init(shape: shape, storage: buffer)
     }
 
+    /// A fresh tensor of `shape`, filled with zeros, with storage of its own.
     public static func zeros(_ shape: [Int]) -> Tensor {
         Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
+    /// Total number of values: the product of all dimensions.
     public var count: Int { shape.reduce(1, *) }
+    /// Number of samples: the first dimension.
     public var batch: Int { shape[0] }
     /// Values per sample: the product of every dimension after the batch.
     public var featuresPerSample: Int { shape.dropFirst().reduce(1, *) }
+    /// The first value of the row-major storage; valid until the storage next grows.
     public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
 
+    /// A copy of the values in row-major order (for tests and reporting, not the hot path).
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
 
+    /// One value by its row-major position, bounds-checked; setting it writes through to the shared storage.
     public subscript(flat index: Int) -> Float {
         get { precondition(index >= 0 && index < count); return storage.pointer[index] }
         nonmutating set { precondition(index >= 0 && index < count); storage.pointer[index] = newValue }

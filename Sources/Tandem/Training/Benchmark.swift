@@ -2,12 +2,19 @@ import Foundation
 
 /// Throughput of the real training step, timed on rank 0 after warm-up.
 public struct BenchmarkReport {
+    /// The model spec benchmarked.
     public var model: String
+    /// Ranks in the job.
     public var worldSize: Int
+    /// Samples per step, summed over all ranks.
     public var globalBatch: Int
+    /// BLAS threads per rank.
     public var blasThreads: Int
+    /// Timed steps, after the warm-up.
     public var steps: Int
+    /// Whether the gradient allreduce overlapped backward.
     public var overlap: Bool
+    /// Gradient bucket size of the allreduce, in MiB.
     public var bucketMegabytes: Double
     /// "shared-memory", "mpi" or "none" (see `TrainingStep.reductionPath`).
     public var reduce: String
@@ -15,17 +22,21 @@ public struct BenchmarkReport {
     public var oversubscribed: Bool
     /// Medians over the timed steps, in seconds.
     public var stepSeconds: Double
+    /// Median time of each part of a step, in seconds (see `StepTimings`).
     public var split: StepTimings
     /// The largest peak resident memory of any rank, in MB.
     public var peakResidentMegabytes: Double
     /// Each rank's median waiting at the shared path's barriers, in seconds: which rank is the
     /// slow one (the others wait for it), and whether that stays the same rank.
     public var waitingPerRank: [Double] = []
+    /// Throughput: the global batch divided by the median step time.
     public var samplesPerSecond: Double { Double(globalBatch) / stepSeconds }
     /// Tokens (predicted positions) per sample for text windows, else nil.
     public var tokensPerSample: Int? = nil
+    /// Throughput in tokens for text windows, else nil.
     public var tokensPerSecond: Double? { tokensPerSample.map { samplesPerSecond * Double($0) } }
 
+    /// The report as one JSON object with sorted keys, times in milliseconds (what `tandem bench --json` prints).
     public var json: String {
         var fields: [String: Any] = [
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
@@ -44,6 +55,7 @@ public struct BenchmarkReport {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The report as one human-readable line, times in milliseconds.
     public var text: String {
         let speed = tokensPerSecond.map { String(format: "%.0f tokens/s (%.0f samples/s)", $0, samplesPerSecond) }
             ?? String(format: "%.0f samples/s", samplesPerSecond)
@@ -53,7 +65,10 @@ public struct BenchmarkReport {
     }
 }
 
+/// Times the real training step of a `Trainer`, without running a whole training job.
 public enum Benchmark {
+    /// Runs `warmup` untimed steps, then `steps` timed ones (they do update the model, at the base learning rate),
+    /// and reports the medians. Collective: every rank calls it.
     public static func measure(_ trainer: Trainer, warmup: Int, steps: Int) throws -> BenchmarkReport {
         let communicator = trainer.communicator
         let config = trainer.config

@@ -18,6 +18,7 @@ public enum LossKind: String, CaseIterable, Sendable {
     case crossEntropy = "cross-entropy"
     case mse
 
+    /// A fresh instance of the loss this kind names.
     public func make() -> Loss {
         switch self {
         case .crossEntropy: return SoftmaxCrossEntropy()

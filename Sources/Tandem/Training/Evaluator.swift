@@ -3,9 +3,13 @@ import Foundation
 /// Loss and accuracy of a model on a dataset, shared among the ranks: each rank evaluates a
 /// contiguous part, and one small allreduce adds up the results.
 public struct Evaluation {
+    /// Mean loss per target (per sample, or per token for text).
     public var loss: Double
+    /// Fraction of targets predicted correctly, in [0, 1].
     public var accuracy: Double
+    /// Targets scored, over all ranks.
     public var count: Int
+    /// A result from its three numbers.
     public init(loss: Double, accuracy: Double, count: Int) { self.loss = loss; self.accuracy = accuracy; self.count = count }
 }
 
@@ -21,11 +25,16 @@ extension Evaluation {
     }
 }
 
+/// Evaluates a model on a data set with every rank's help: each rank takes a contiguous share and runs it
+/// through the model in evaluation mode, in chunks; one allreduce adds up the results.
 public final class Evaluator {
+    /// The ranks that share the work.
     public let communicator: Communicator
+    /// Samples per forward pass (fewer for text windows, to keep about 4,096 targets per pass).
     public let chunk: Int
     private let batch = BatchBuffer()
 
+    /// `chunk`: samples per forward pass, which bounds the memory an evaluation needs.
     public init(communicator: Communicator, chunk: Int = 256) {
         self.communicator = communicator; self.chunk = chunk
     }

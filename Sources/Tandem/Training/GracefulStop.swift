@@ -46,13 +46,16 @@ public enum GracefulStop {
 public struct TrainingStopped: Error, CustomStringConvertible {
     /// Steps completed (the checkpoint's position).
     public let step: Int
+    /// Steps the whole run planned.
     public let totalSteps: Int
     /// The signal this rank received, if it was this rank that was signalled.
     public let signal: Int32?
     /// Rank 0's checkpoint, and the run directory to resume from.
     public let checkpoint: String?
+    /// The run directory to resume from with `--resume auto` (known on rank 0).
     public let runDirectory: String?
 
+    /// What happened and how to carry on, as the command line says it.
     public var description: String {
         let by = signal.map { " by \(GracefulStop.name($0))" } ?? " by a signal to another rank"
         var text = "stopped\(by) after step \(step) of \(totalSteps)"

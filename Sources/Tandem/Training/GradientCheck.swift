@@ -5,16 +5,23 @@
 /// checked coordinate θ the numeric slope (L(θ+h) − L(θ−h)) / 2h is compared with the analytic
 /// one. Float32 arithmetic limits the agreement to about 1e-3 relative.
 public struct GradientCheckResult: CustomStringConvertible {
+    /// What was checked: a layer (inside a tiny model), a model or a loss.
     public var name: String
+    /// The worst |numeric − analytic| / max(1, |numeric|, |analytic|) over the checked coordinates.
     public var maxRelativeError: Double
+    /// Coordinates compared (inputs and parameters, or logits).
     public var checked: Int
+    /// The largest relative error that passes.
     public var tolerance: Double
+    /// Whether the worst error is within `tolerance`.
     public var passed: Bool { maxRelativeError <= tolerance }
+    /// One line: "ok" or "FAIL", the name, the worst error and how many coordinates were checked.
     public var description: String {
         "\(passed ? "ok  " : "FAIL") \(name): max relative error \(String(format: "%.2e", maxRelativeError)) over \(checked) coordinates"
     }
 }
 
+/// Finite-difference checks of models' and losses' gradients (see `GradientCheckResult`).
 public enum GradientCheck {
     /// Checks a model's input and parameter gradients on a random batch (values in ±1), or on
     /// `input` (token ids for a model that embeds them; their gradient is not checked).

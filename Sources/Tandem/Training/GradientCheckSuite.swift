@@ -1,6 +1,7 @@
 /// The gradient checks `tandem gradcheck` runs: every layer kind and every loss, each inside a
 /// tiny model so that parameter and input gradients are both exercised.
 public enum GradientCheckSuite {
+    /// The layer cases: a name, a sample shape, and a builder of a tiny model's layers around the layer checked.
     public static func models() -> [(name: String, inputShape: [Int], layers: () -> [Layer])] {
         var cases: [(String, [Int], () -> [Layer])] = [
             ("Linear", [5], { [Linear(5, 4)] }),
@@ -107,6 +108,7 @@ public enum GradientCheckSuite {
         }
     }
 
+    /// Runs every check: the layer cases, the transformer checks and both losses.
     public static func all() -> [GradientCheckResult] {
         var results: [GradientCheckResult] = []
         for (name, shape, layers) in models() {

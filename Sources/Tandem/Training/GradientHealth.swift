@@ -2,17 +2,25 @@
 /// and exploding gradients (tiny or huge gradient norms in early layers) and a learning rate
 /// that is too high or too low (update-to-weight ratios far from about 1e-3).
 public struct LayerHealth {
+    /// The layer's position among the model's units, counted from 0.
     public var index: Int
+    /// The layer's name, as the model reports it.
     public var name: String
+    /// L2 norm of the layer's part of the global gradient, before clipping.
     public var gradientNorm: Double
+    /// L2 norm of the layer's weights before the update.
     public var weightNorm: Double
     /// ‖θ_after − θ_before‖ / ‖θ_before‖ for this step.
     public var updateRatio: Double
 }
 
+/// Every layer's `LayerHealth` at one logged step, with the global gradient norm.
 public struct GradientHealth {
+    /// One entry per layer that has parameters, in model order.
     public var layers: [LayerHealth]
+    /// L2 norm of the whole global gradient, before clipping.
     public var globalNorm: Double
+    /// Whether the step's gradient was clipped.
     public var clipped: Bool
 
     var record: [String: Any] {

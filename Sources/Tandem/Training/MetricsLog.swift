@@ -4,9 +4,11 @@ import Glibc
 /// `metrics.jsonl`: one JSON object per line, appended as training goes, so a crashed run
 /// still leaves everything up to the crash, and tools can follow the file while it grows.
 public final class MetricsLog {
+    /// The file appended to.
     public let path: String
     private let descriptor: Int32
 
+    /// Opens `path` for appending, creating it if needed; a last line a killed run left unfinished is ended first.
     public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -27,9 +29,12 @@ public final class MetricsLog {
 
     /// A write that failed (a full disk, a file-size limit): the run ends with this line.
     public struct Failure: Error, CustomStringConvertible {
+        /// What failed and why, naming the file.
         public var description: String
     }
 
+    /// Appends one record: `fields` with `"event": event`, as one line of JSON with sorted keys (a non-finite
+    /// number is written as a string).
     public func write(_ event: String, _ fields: [String: Any]) throws {
         var record = fields
         record["event"] = event

@@ -4,12 +4,14 @@ import Foundation
 /// flushed as it is written, so a log watcher sees it at once and a kill loses none), and
 /// warnings on standard error, which `--quiet` does not hide.
 public final class Progress {
+    /// Whether progress lines are printed: they were asked for, and this rank speaks.
     public let enabled: Bool
     /// Whether this rank speaks at all (rank 0 does; warnings are said once, by it).
     public let speaks: Bool
     private let live: Bool
     private var lastPrint = 0.0
 
+    /// `enabled`: print progress (false for `--quiet`); `speaks`: this rank is the one that talks (rank 0).
     public init(enabled: Bool, speaks: Bool = true) {
         self.enabled = enabled && speaks
         self.speaks = speaks

@@ -9,6 +9,7 @@ public struct ClipDecision: Equatable {
     /// True when any gradient value is NaN or infinite: the step is skipped everywhere.
     public var skip: Bool
 
+    /// Whether the gradient is scaled down this step (the coefficient is below 1).
     public var clipped: Bool { coefficient < 1 }
     /// What the optimizer multiplies every gradient by: clipping is applied while updating,
     /// not as a pass of its own.
@@ -23,10 +24,12 @@ public struct ClipDecision: Equatable {
 /// diverge silently. So rank 0 computes the norm, the PyTorch clip coefficient and finiteness,
 /// and broadcasts those few bytes.
 public struct RankZeroAuthority {
+    /// The ranks that receive rank 0's decision.
     public let communicator: Communicator
     /// Clip to this global norm; nil disables clipping (the norm is still measured).
     public let maxNorm: Float?
 
+    /// `maxNorm`: the global L2 norm to clip to, or nil to measure the norm without clipping.
     public init(communicator: Communicator, maxNorm: Float?) {
         self.communicator = communicator; self.maxNorm = maxNorm
     }

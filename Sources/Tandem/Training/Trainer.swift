@@ -2,12 +2,19 @@ import Foundation
 
 /// The result of a training run, as rank 0 reports it.
 public struct TrainingSummary {
+    /// Steps completed over the whole run, those before a resume included.
     public var steps: Int
+    /// Epochs begun, a partial last epoch counted whole.
     public var epochs: Int
+    /// Final mean loss per target on the test set (NaN when it was never evaluated).
     public var testLoss: Double
+    /// Final fraction of test targets predicted correctly, in [0, 1].
     public var testAccuracy: Double
+    /// Wall-clock seconds this job spent in `run()` (start-up not included).
     public var seconds: Double
+    /// Steps this job skipped because their gradient was not finite.
     public var skippedSteps: Int
+    /// The directory holding the metrics and checkpoints (nil on ranks other than 0).
     public var runDirectory: String?
     /// Why the run counts as diverged, or nil: its final test loss is not finite, or most of
     /// the steps it ran were skipped as non-finite. (The command line then exits non-zero.)
@@ -16,16 +23,27 @@ public struct TrainingSummary {
 
 /// Runs a whole training job on one rank; every rank of the job runs one, in lockstep.
 public final class Trainer {
+    /// The configuration this trainer runs, the same on every rank.
     public let config: TrainingConfig
+    /// This rank's link to the other ranks of the job.
     public let communicator: Communicator
+    /// The model being trained; its weights are the same on every rank after every step.
     public let model: Model
+    /// The training, validation and test data, loaded and checked on every rank.
     public let data: TrainingData
+    /// The update rule `config.optimizer` chose, holding its per-parameter state.
     public let optimizer: Optimizer
+    /// The objective `config.loss` names.
     public let loss: Loss
+    /// Runs one data-parallel step; `run()` calls it once per step.
     public let step: TrainingStep
+    /// Orders each epoch's samples and cuts them into global batches.
     public let sampler: BatchSampler
+    /// Steps the whole run plans: `epochs` times the steps per epoch, capped by `maxSteps`.
     public let totalSteps: Int
+    /// The learning-rate schedule, its step counts worked out for this run's length.
     public let schedule: LearningRateSchedule
+    /// The directory holding metrics.jsonl and the checkpoints (set on rank 0 only).
     public private(set) var runDirectory: String?
     /// Called on every rank after every step (tests and tools watch training through it).
     public var onStep: ((Int, StepOutcome) -> Void)?

@@ -3,9 +3,13 @@ import Foundation
 /// Where a run stands, enough to continue it exactly: the step counts everything, because
 /// shuffles and dropout masks are derived from (seed, epoch, step) rather than carried state.
 public struct TrainingPosition: Equatable {
+    /// Steps completed over the whole run.
     public var step: Int
+    /// The epoch the next step belongs to, counted from 0.
     public var epoch: Int
+    /// The next batch's index within its epoch (`step` modulo the steps per epoch).
     public var batchInEpoch: Int
+    /// A position from its three counts.
     public init(step: Int, epoch: Int, batchInEpoch: Int) {
         self.step = step; self.epoch = epoch; self.batchInEpoch = batchInEpoch
     }
@@ -25,15 +29,11 @@ public enum TrainingCheckpoint {
         case spec, swift
     }
 
+    /// Packs the model's parameters and buffers, the optimizer's state and `position` into a checkpoint file, with
+    /// metadata naming the model, optimizer and configuration that `validate` later checks.
     public static func make(config: TrainingConfig, model: Model, source: ModelSource = .spec, optimizer: Optimizer,
                             position: TrainingPosition, worldSize: Int) -> CheckpointFile {
-        var tensors: [TensorRecord] = []
-        for store in [model.arena, model.buffers] {
-            for slot in store.slots {
-                tensors.append(TensorRecord(name: slot.name, shape: slot.shape,
-                                            values: Array(UnsafeBufferPointer(start: store.values + slot.offset, count: slot.count))))
-            }
-        }
+        var tensors = model.weights(name: config.model).tensors
         for state in optimizer.stateNames {
             let buffer = optimizer.state(named: state)
             for slot in model.arena.slots {
@@ -57,6 +57,7 @@ public enum TrainingCheckpoint {
 
     /// A checkpoint that does not fit the run it is asked to continue.
     public struct Mismatch: Error, CustomStringConvertible {
+        /// What differs, naming the file.
         public var description: String
     }
 

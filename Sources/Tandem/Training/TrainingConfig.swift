@@ -4,54 +4,81 @@ public struct TrainingConfig: Equatable {
     /// A model spec (preset or layer list, see `ModelSpec`); a model built in Swift and handed
     /// to `Trainer(model:data:config:communicator:)` is described by its own name here.
     public var model = "mlp:784-256-128-10"
+    /// The activation between the layers of an `mlp:` spec (`--activation`); checkpoints record it.
     public var activation = ActivationFunction.relu
     /// Forces a convolution method (nil: each layer picks; see `Conv2D.Algorithm`); numerics
     /// only, not in the fingerprint.
     public var convolution: Conv2D.Algorithm? = nil
+    /// The training objective (`--loss`): softmax cross-entropy over classes, or mean squared error.
     public var loss = LossKind.crossEntropy
+    /// Passes over the training set; the run's length, unless `maxSteps` ends it sooner.
     public var epochs = 10
+    /// Caps the run at this many steps in all (nil: `epochs` decides); the schedule spans the capped run.
     public var maxSteps: Int? = nil
     /// End this job after step N as if interrupted (a checkpoint is written), without changing
     /// the planned run: the schedule still spans the full run, so a resume continues it exactly.
     public var stopAfter: Int? = nil
+    /// Samples per step, summed over all ranks (each rank trains on its shard).
     public var globalBatch = 128
+    /// The update rule and its settings: kind, momentum, Nesterov, weight decay and Adam's betas.
     public var optimizer = OptimizerConfig()
+    /// Base learning rate (`--lr`), which `schedule` scales step by step.
     public var learningRate: Float = 1e-3
+    /// How the learning rate moves over the run: constant, step decay, or cosine with linear warm-up.
     public var schedule = ScheduleKind.cosine
+    /// Linear warm-up steps of the cosine schedule, capped at a tenth of the run.
     public var warmupSteps = 200
+    /// Epochs between decays of the step schedule.
     public var stepEvery = 5      // epochs between decays of the step schedule
+    /// Factor the step schedule multiplies the learning rate by at each decay (`--gamma`), in (0, 1].
     public var stepGamma: Float = 0.1
+    /// Clip gradients to this global L2 norm, as rank 0 decides (nil: no clipping; the norm is still measured).
     public var clipNorm: Float? = nil
+    /// Seeds the initial weights, the shuffles, dropout and augmentation: the same seed gives the same run.
     public var seed: UInt64 = 42
+    /// Shuffle the training set every epoch (the order derives from the seed and the epoch, so a resume repeats it).
     public var shuffle = true
+    /// The data set the command line loads; ignored when a program passes its own `TrainingData`.
     public var dataset = DatasetKind.fashionMNIST
+    /// Directory of the Fashion-MNIST IDX files (`--data-dir`).
     public var dataDirectory = FashionMNIST.defaultDirectory
+    /// Training file of `--dataset csv`: one sample per row, the class label first, then the features.
     public var csvTrain: String? = nil
+    /// Test file of `--dataset csv`, with as many features per sample as the training file.
     public var csvTest: String? = nil
     /// The arrays of `--dataset npy` (see `NumPyDataset`): "x.npy", or "data.npz:x"; a bare
     /// "data.npz" as `trainX` (or `testX`) brings its `y` with it.
     public var trainX: String? = nil
+    /// Class labels for `trainX`: "y.npy" (integers, one per sample) or "data.npz:y".
     public var trainY: String? = nil
+    /// Test inputs of `--dataset npy`, named as `trainX` is.
     public var testX: String? = nil
+    /// Test class labels of `--dataset npy`, named as `trainY` is.
     public var testY: String? = nil
     /// The folders of `--dataset folder` (see `ImageFolder`).
     public var trainDirectory: String? = nil
+    /// Test images of `--dataset folder`, in the training folder's layout and classes.
     public var testDirectory: String? = nil
     /// The files of `--dataset text`, read as bytes and concatenated in this order.
     public var textFiles: [String] = []
     /// Evaluate on the validation data every N steps (as well as at each epoch's end).
     public var evalEvery: Int? = nil
+    /// Train on the first N training samples only (nil: all); must be at least `globalBatch`.
     public var trainSubset: Int? = nil
     /// How training varies its samples (`--augment`); nil: the data set's default (noise and
     /// shifts, tempo and warp for spoken digits, nothing for the others), empty: nothing.
     public var augment: [AugmentationKind]? = nil
+    /// Fraction of the training set held out for validation, in [0, 1) (0: no validation set).
     public var validationSplit: Double = 0
+    /// Directory for metrics.jsonl and the checkpoints (nil: a new folder under runs/, named by the UTC time).
     public var runDirectory: String? = nil
     /// Write a checkpoint every N steps (and always at the end).
     public var checkpointEvery: Int? = nil
     /// Checkpoints kept in the run directory, newest first.
     public var keepCheckpoints = 3
+    /// Where the run continues from: the run directory's latest checkpoint, a checkpoint file, or nil for a fresh start.
     public var resume: ResumePoint? = nil
+    /// Record step metrics (and each layer's gradient health) every N steps.
     public var logEvery = 50
     /// Warn when a layer's gradient norm falls below this (vanishing gradients)...
     public var vanishingThreshold = 1e-3
@@ -59,21 +86,28 @@ public struct TrainingConfig: Equatable {
     public var explodingThreshold = 1e3
     /// Stop when validation loss has not improved for this many epochs (needs a validation split).
     public var earlyStopping: Int? = nil
+    /// Compare parameter checksums across ranks every N steps (and at the end), so diverged weights stop the run.
     public var consistencyEvery = 200
+    /// Overlap the gradient allreduce with backward, reducing each bucket as soon as its gradients are done.
     public var overlap = true
+    /// Size of the allreduce's gradient buckets, in MiB.
     public var bucketMegabytes: Double = 1
     /// How gradients are summed: shared memory (ranks on one host share one copy of the model;
     /// see `SharedArena`), MPI (bucketed allreduce overlapped with backward), or auto: shared
     /// memory when every rank is on one host, MPI otherwise.
     public var reduce = ReductionChoice.auto
+    /// BLAS threads per rank (nil: this host's cores divided by the ranks on it).
     public var threads: Int? = nil
     /// Seconds any collective may wait for the other ranks before the watchdog ends the job
     /// (see `CollectiveWatchdog`); 0 waits forever. Passed to `Job.run`.
     public var collectiveTimeout: Double = 300
+    /// Evaluate on the test set at every epoch's end (false: only after the last step).
     public var evaluateEveryEpoch = true
+    /// Print progress lines and epoch summaries (rank 0 only); false, as with `--quiet`, leaves only warnings and errors.
     public var progress = true
     /// Test hooks (hidden on the command line): poison one rank's gradient, or one rank's weights.
     public var injectNaN: (rank: Int, step: Int)? = nil
+    /// Test hook: add 1 to one rank's first weight at a step, which the consistency check must then catch.
     public var injectDivergence: (rank: Int, step: Int)? = nil
     /// ... or make one rank hang at a step, alive (as in slow I/O), for the watchdog's tests.
     public var injectStall: (rank: Int, step: Int)? = nil
@@ -81,6 +115,7 @@ public struct TrainingConfig: Equatable {
     /// must interrupt a run; the mathematics is unchanged).
     public var injectStepDelay: Double = 0
 
+    /// The defaults: the default MLP on Fashion-MNIST, trained with AdamW and a cosine schedule for 10 epochs.
     public init() {}
 
     /// What the spoken-digit training set does to its clips under `augment`.
@@ -106,14 +141,19 @@ public struct TrainingConfig: Equatable {
         return augment.isEmpty ? "none" : augment.map(\.rawValue).joined(separator: ",")
     }
 
+    /// Configurations are equal when their `fingerprintText`s are: when they train the same mathematics.
     public static func == (a: TrainingConfig, b: TrainingConfig) -> Bool { a.fingerprintText == b.fingerprintText }
 
     /// A configuration problem, reported before any work starts.
     public struct Invalid: Error, CustomStringConvertible {
+        /// The problem, phrased for the command line (it names the option).
         public var description: String
+        /// A problem described by `description`.
         public init(description: String) { self.description = description }
     }
 
+    /// Checks every value's range and that the options fit together (`--csv-train` only with `--dataset csv`,
+    /// `--early-stopping` only with a validation split, ...) for `worldSize` ranks; throws `Invalid` on the first problem.
     public func validate(worldSize: Int) throws {
         func fail(_ s: String) throws -> Never { throw Invalid(description: s) }
         if globalBatch < 1 { try fail("--global-batch must be at least 1 (got \(globalBatch))") }

@@ -2,10 +2,14 @@ import Foundation
 
 /// The data sets a run uses, loaded the same way on every rank.
 public struct TrainingData {
+    /// The data the model learns from, sharded across the ranks at every step.
     public var train: DataSource
+    /// Held-out data evaluated during training (nil: none); it picks the best checkpoint and drives early stopping.
     public var validation: DataSource?
+    /// The data the final evaluation reports on.
     public var test: DataSource
 
+    /// Data sets a program loaded itself (any `DataSource`s); a validation set is optional.
     public init(train: DataSource, validation: DataSource? = nil, test: DataSource) {
         self.train = train; self.validation = validation; self.test = test
     }
@@ -20,6 +24,8 @@ public struct TrainingData {
         return h.value
     }
 
+    /// Loads the data sets `config.dataset` names and applies `config`'s training subset, validation split and
+    /// augmentation. Every rank calls it and must get the same data (see `fingerprint`).
     public static func load(_ config: TrainingConfig) throws -> TrainingData {
         var train: Dataset, test: Dataset, testPath: String
         switch config.dataset {

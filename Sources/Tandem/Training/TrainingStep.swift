@@ -2,6 +2,7 @@ import Foundation
 
 /// Where one step's time went, in seconds.
 public struct StepTimings {
+    /// Filling the batch, forward, backward, the exposed allreduce, rank 0's clipping decision, the optimizer's update.
     public var data = 0.0, forward = 0.0, backward = 0.0, allreduce = 0.0, clip = 0.0, optimizer = 0.0
     /// Layers' own exchanges with the other ranks inside forward and backward (a batch
     /// normalisation's sums over the global batch), taken out of `forward` and `backward`.
@@ -11,6 +12,7 @@ public struct StepTimings {
     /// Of `allreduce`, the time this rank waited at the shared path's barriers for slower ranks
     /// (load imbalance, not communication); 0 on the MPI path, where the two cannot be told apart.
     public var waiting = 0.0
+    /// The step's wall time: the sum of its parts (`waiting` lies inside `allreduce`; `allreduceSpan` overlaps the rest).
     public var total: Double { data + forward + backward + layerCollectives + allreduce + clip + optimizer }
 }
 
@@ -18,13 +20,17 @@ public struct StepTimings {
 public struct StepOutcome {
     /// Mean loss over the global batch.
     public var loss: Double
+    /// Targets predicted correctly, summed over all ranks.
     public var correct: Int
+    /// Rank 0's clipping decision for this step's gradient.
     public var decision: ClipDecision
+    /// Where this rank's time went during the step.
     public var timings: StepTimings
     /// Per-layer norms, when the step was asked to measure them.
     public var health: GradientHealth?
     /// Some rank was asked to stop (a signal; see `GracefulStop`): every rank stops after this step.
     public var stopRequested: Bool
+    /// Whether the update was skipped because the gradient was not finite.
     public var skipped: Bool { decision.skip }
 }
 
@@ -40,12 +46,19 @@ public struct StepOutcome {
 ///
 /// What differs between ranks on one host and ranks on several lies behind `GradientPath`.
 public final class TrainingStep {
+    /// This rank's link to the other ranks.
     public let communicator: Communicator
+    /// The model the step trains.
     public let model: Model
+    /// The objective the step minimises.
     public let loss: Loss
+    /// Updates the weights from the global gradient.
     public let optimizer: Optimizer
+    /// How the ranks' gradients are summed (shared memory, MPI, or nothing for one rank) and the update made whole.
     public let path: GradientPath
+    /// Makes rank 0's clipping and skipping decisions.
     public let authority: RankZeroAuthority
+    /// The run's seed; with the step and the sample it fixes dropout masks and augmentation draws.
     public let seed: UInt64
     /// Test hook: make this rank's gradient NaN at this step.
     public var injectNaN: (rank: Int, step: Int)? = nil
@@ -57,6 +70,7 @@ public final class TrainingStep {
     /// Loss, correct predictions, squared gradient norm and stop requests, summed across ranks.
     private var statistics = [Double](repeating: 0, count: 4)
 
+    /// A step over these parts; `seed` makes dropout and augmentation reproducible.
     public init(communicator: Communicator, model: Model, loss: Loss, optimizer: Optimizer,
                 path: GradientPath, authority: RankZeroAuthority, seed: UInt64) {
         self.communicator = communicator; self.model = model; self.loss = loss; self.optimizer = optimizer

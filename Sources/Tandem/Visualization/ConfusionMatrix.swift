@@ -4,21 +4,29 @@ import Foundation
 /// predicted ones, so the diagonal holds the correct answers and every other cell a kind of
 /// mistake (for Fashion-MNIST, typically shirts taken for T-shirts, pullovers and coats).
 public struct ConfusionMatrix: Equatable {
+    /// The classes' names, in label order: the rows' and the columns' labels.
     public let classNames: [String]
     /// `counts[trueClass][predictedClass]`.
     public private(set) var counts: [[Int]]
 
+    /// An all-zero matrix over `classNames`.
     public init(classNames: [String]) {
         self.classNames = classNames
         counts = Array(repeating: Array(repeating: 0, count: classNames.count), count: classNames.count)
     }
 
+    /// Number of classes: the matrix is `classCount` × `classCount`.
     public var classCount: Int { classNames.count }
+    /// Samples counted.
     public var total: Int { counts.reduce(0) { $0 + $1.reduce(0, +) } }
+    /// Samples predicted correctly: the sum of the diagonal.
     public var correct: Int { (0..<classCount).reduce(0) { $0 + counts[$1][$1] } }
+    /// Fraction of samples predicted correctly, in [0, 1] (0 when none were counted).
     public var accuracy: Double { total == 0 ? 0 : Double(correct) / Double(total) }
+    /// The largest cell, which sets the top of the colour scale.
     public var largestCount: Int { counts.joined().max() ?? 0 }
 
+    /// Counts one sample of class `trueClass` predicted as `predicted`.
     public mutating func add(trueClass: Int, predicted: Int) {
         counts[trueClass][predicted] += 1
     }

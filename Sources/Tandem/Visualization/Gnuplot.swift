@@ -2,7 +2,9 @@ import Foundation
 
 /// A plot that could not be drawn: gnuplot is missing, failed, or a file could not be written.
 public struct PlotError: Error, CustomStringConvertible {
+    /// The problem, in one line.
     public var description: String
+    /// A plot error with this message.
     public init(_ description: String) { self.description = description }
 }
 

@@ -8,16 +8,23 @@ import Foundation
 /// here, and series left empty are not plotted at all: gnuplot stops with an error on a plot
 /// whose every point is undefined, and a missing validation set must not cost the other curves.
 public struct LinePlot {
+    /// One point of a series, in the axes' units.
     public struct Point: Equatable {
+        /// The point's coordinates.
         public var x: Double, y: Double
+        /// The point (`x`, `y`).
         public init(_ x: Double, _ y: Double) { self.x = x; self.y = y }
     }
 
+    /// One line of the plot: its points, and how gnuplot draws them.
     public struct Series {
+        /// The series' name in the legend.
         public var title: String
+        /// The points, in drawing order; those that cannot be drawn are dropped when the plot is written.
         public var points: [Point]
         /// gnuplot's `with ...` clause: line style, width, colour, point type.
         public var style: String
+        /// A series titled `title`, drawn with `style`.
         public init(title: String, points: [Point], style: String) {
             self.title = title; self.points = points; self.style = style
         }
@@ -25,33 +32,47 @@ public struct LinePlot {
 
     /// A horizontal line across the plot, for a reference value.
     public struct Reference {
+        /// The line's height, in the y axis's units.
         public var y: Double
+        /// The line's name in the legend.
         public var title: String
+        /// A reference line at `y`, titled `title`.
         public init(y: Double, title: String) { self.y = y; self.title = title }
     }
 
     /// The file name stem: `loss` gives loss.png, loss.gp and loss.dat.
     public var name: String
+    /// The plot's title, above it.
     public var title: String
+    /// The x axis's label.
     public var xLabel: String
+    /// The y axis's label.
     public var yLabel: String
+    /// Draw the y axis on a log scale (points that are not positive are then dropped).
     public var logY = false
+    /// The lines, in legend order.
     public var series: [Series] = []
+    /// Horizontal reference lines, drawn dashed after the series.
     public var references: [Reference] = []
     /// Start the x axis at 0 (epochs), rather than at the first point.
     public var xFromZero = false
     /// gnuplot `set key` arguments.
     public var key = "top right"
+    /// The PNG's size in pixels.
     public var width = 960, height = 600
     /// Where the PNG came from, for the script's first comment.
     public var source = ""
 
+    /// An empty plot; add `series` (and `references`) before writing it.
     public init(name: String, title: String, xLabel: String, yLabel: String, logY: Bool = false) {
         self.name = name; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logY = logY
     }
 
+    /// The image gnuplot writes: `name`.png.
     public var pngName: String { name + ".png" }
+    /// The script's file name: `name`.gp.
     public var scriptName: String { name + ".gp" }
+    /// The data file's name: `name`.dat.
     public var dataName: String { name + ".dat" }
 
     /// The series as they will be drawn: drawable points only, empty series left out.
@@ -63,6 +84,7 @@ public struct LinePlot {
         }
     }
 
+    /// Whether any series has a point to draw (gnuplot fails on a plot with none).
     public var isDrawable: Bool { !drawableSeries.isEmpty }
 
     /// One block per drawable series, in the order of `drawableSeries`.
@@ -76,6 +98,7 @@ public struct LinePlot {
         return text
     }
 
+    /// The gnuplot script that draws `pngName` from `dataName`, axis ranges included.
     public var script: String {
         let drawn = drawableSeries
         var lines = [

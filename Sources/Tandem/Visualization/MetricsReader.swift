@@ -10,14 +10,23 @@ import Foundation
 public struct RunMetrics {
     /// An `epoch` record: the epoch just finished (counted from 1) and its measurements.
     public struct EpochRecord {
+        /// The epoch just finished, counted from 1.
         public var epoch: Int
+        /// Steps completed when the record was written (nil in metrics that do not say).
         public var step: Int?
+        /// Mean training loss over the epoch's steps.
         public var trainLoss: Double?
+        /// Training accuracy over the epoch, when the record has one.
         public var trainAccuracy: Double?
+        /// Mean loss on the validation set (nil without a validation split).
         public var validationLoss: Double?
+        /// Fraction of validation targets predicted correctly, in [0, 1].
         public var validationAccuracy: Double?
+        /// Mean loss on the test set, when the epoch evaluated it.
         public var testLoss: Double?
+        /// Fraction of test targets predicted correctly, in [0, 1].
         public var testAccuracy: Double?
+        /// A record with the measurements it has; the rest are nil.
         public init(epoch: Int, step: Int?, trainLoss: Double? = nil, trainAccuracy: Double? = nil, validationLoss: Double? = nil,
                     validationAccuracy: Double? = nil, testLoss: Double? = nil, testAccuracy: Double? = nil) {
             self.epoch = epoch; self.step = step; self.trainLoss = trainLoss; self.trainAccuracy = trainAccuracy
@@ -28,35 +37,51 @@ public struct RunMetrics {
 
     /// A `step` record: the training loss of one logged step.
     public struct StepRecord {
+        /// The step's number, counted from 1 (the steps completed when it was logged).
         public var step: Int
+        /// The mean loss over that step's global batch.
         public var loss: Double
     }
 
     /// One layer's entry in a `layers` record.
     public struct LayerSample {
+        /// The layer's position among the model's units, counted from 0.
         public var index: Int
+        /// The layer's name, as the model reports it.
         public var name: String
+        /// L2 norm of the layer's gradient, before clipping (NaN when the record lacks it).
         public var gradientNorm: Double
+        /// L2 norm of the layer's weights before the update (NaN when the record lacks it).
         public var weightNorm: Double
+        /// ‖θ_after − θ_before‖ / ‖θ_before‖ for the step (NaN when the record lacks it).
         public var updateRatio: Double
     }
 
     /// A `layers` record: every parameterised layer's gradient health at one step.
     public struct LayersRecord {
+        /// The step the record was written at.
         public var step: Int
+        /// L2 norm of the whole gradient, before clipping.
         public var globalNorm: Double?
+        /// Whether the step's gradient was clipped.
         public var clipped: Bool
+        /// The layers' entries, in record order.
         public var layers: [LayerSample]
     }
 
     /// From the `start` record; lets steps be drawn on an epoch axis.
     public var stepsPerEpoch: Int?
+    /// The `epoch` and `eval` records, by step (an `eval` record carries validation results only).
     public var epochs: [EpochRecord] = []
+    /// The logged steps' training losses, by step.
     public var steps: [StepRecord] = []
+    /// The `layers` records, by step.
     public var layerRecords: [LayersRecord] = []
 
+    /// Metrics with nothing in them, to be filled by `parse`.
     public init() {}
 
+    /// Whether the file held nothing the plots can draw.
     public var isEmpty: Bool { epochs.isEmpty && steps.isEmpty && layerRecords.isEmpty }
 
     /// Whether the run ended inside its first epoch (a language model's run is a fraction of
@@ -80,6 +105,8 @@ public struct RunMetrics {
         return try parse(text, path: path)
     }
 
+    /// Parses the text of a metrics file (`path` names it in errors); a resumed run's repeated steps keep
+    /// their later record.
     public static func parse(_ text: String, path: String) throws -> RunMetrics {
         var metrics = RunMetrics()
         var epochsByStep: [Int: EpochRecord] = [:], stepsByStep: [Int: StepRecord] = [:]

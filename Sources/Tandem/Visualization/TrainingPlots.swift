@@ -6,7 +6,9 @@ import Foundation
 public enum TrainingPlots {
     /// A plot that was left out, and why (printed as a note rather than failing the rest).
     public struct Skipped {
+        /// The PNG that was not drawn.
         public var file: String
+        /// Why it was not, as a note for the user.
         public var reason: String
     }
 
@@ -56,6 +58,8 @@ public enum TrainingPlots {
                                style: "with linespoints linewidth 2 pointtype 7 pointsize 1.1 linecolor rgb '\(colour)'")
     }
 
+    /// Training, validation and test loss per epoch (against steps for a run shorter than one epoch), with
+    /// the logged steps' training losses behind them.
     public static func loss(_ metrics: RunMetrics, runName: String) -> LinePlot {
         let bySteps = metrics.withinFirstEpoch
         var plot = LinePlot(name: "loss", title: (bySteps ? "Loss — " : "Loss per epoch — ") + runName,
@@ -75,6 +79,7 @@ public enum TrainingPlots {
         return plot
     }
 
+    /// Training, validation and test accuracy in percent, per epoch (or against steps inside the first epoch).
     public static func accuracy(_ metrics: RunMetrics, runName: String) -> LinePlot {
         let bySteps = metrics.withinFirstEpoch
         var plot = LinePlot(name: "accuracy", title: (bySteps ? "Accuracy — " : "Accuracy per epoch — ") + runName,
@@ -106,6 +111,7 @@ public enum TrainingPlots {
         }
     }
 
+    /// Each layer's gradient L2 norm against the step on a log scale, with the global norm and the clipped steps.
     public static func gradients(_ metrics: RunMetrics, runName: String) -> LinePlot {
         var plot = LinePlot(name: "gradients", title: "Gradient norm per layer — \(runName)",
                             xLabel: "step", yLabel: "gradient L2 norm (log scale)", logY: true)
@@ -130,6 +136,7 @@ public enum TrainingPlots {
         plot.width = 820 + 9 * longest
     }
 
+    /// Each layer's update-to-weight ratio against the step on a log scale, with the typical 1e-3 marked.
     public static func updateRatios(_ metrics: RunMetrics, runName: String) -> LinePlot {
         var plot = LinePlot(name: "update_ratio", title: "Update-to-weight ratio per layer — \(runName)",
                             xLabel: "step", yLabel: "‖Δθ‖ / ‖θ‖ per step (log scale)", logY: true)

@@ -56,7 +56,13 @@ final class ExamplePackageTests: XCTestCase {
             let accuracy = result.stdout.components(separatedBy: "test accuracy ").last.flatMap { Double($0.prefix(6)) }
             XCTAssertGreaterThan(try XCTUnwrap(accuracy, result.summary), 0.6, "60 steps must learn something")
             XCTAssertTrue(result.stdout.contains("60 steps on \(ranks) rank(s)"), result.summary)
-            return try finalTensors(run).filter { !$0.name.hasPrefix("optim.") }
+            let final = try finalTensors(run).filter { !$0.name.hasPrefix("optim.") }
+            // The weights the program exported from Swift are the final checkpoint's.
+            let exported = try CheckpointFile.read(path: run + "/weights.safetensors")
+            XCTAssertEqual(exported.tensors.map(\.name), final.map(\.name))
+            XCTAssertEqual(exported.tensors.map(\.values), final.map(\.values))
+            XCTAssertEqual(exported.metadata["content"], "weights")
+            return final
         }
         let one = try train(1), two = try train(2)
         XCTAssertEqual(one.map(\.name), two.map(\.name))

@@ -37,6 +37,10 @@ Job.run(simulatedRanks: nil) { communicator in
     let model = try makeModel(inputShape: train.sampleShape, classes: train.classCount)
     let trainer = try Trainer(model: model, data: TrainingData(train: train, test: test), config: config, communicator: communicator)
     let summary = try trainer.run()
+    if communicator.isRoot, let run = config.runDirectory {
+        // The weights alone, with PyTorch's names (1.weight, 3.body.0.weight, …), for load_state_dict.
+        try model.exportWeights(to: run + "/weights.safetensors", name: config.model)
+    }
     if communicator.isRoot {
         print(String(format: "NumPyClassifier: %d steps on %d rank(s), test accuracy %.4f", summary.steps, communicator.size, summary.testAccuracy))
     }

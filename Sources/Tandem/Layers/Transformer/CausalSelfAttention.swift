@@ -15,9 +15,13 @@ import Foundation
 /// about 3/8 of the products at T = 128. The softmax is fused with its backward: with P kept
 /// from forward, dS = P ⊙ (dP − rowsum(P ⊙ dP)), one pass per row.
 public final class CausalSelfAttention: Layer {
+    /// Channels C of each position, split evenly among the heads.
     public let dimension: Int
+    /// Number of attention heads; each works on C / heads channels.
     public let heads: Int
+    /// The input projection, C → 3C per position: q, k and v side by side.
     public let c_attn: Linear
+    /// The output projection, C → C per position, applied to the concatenated heads.
     public let c_proj: Linear
     static let blockRows = 64
 
@@ -38,10 +42,13 @@ public final class CausalSelfAttention: Layer {
         c_proj = Linear(dimension, dimension, weightStd: projectionStd, positionwise: true)
     }
 
+    /// "CausalSelfAttention(C, h heads)".
     public var summary: String { "CausalSelfAttention(\(dimension), \(heads) heads)" }
 
+    /// `c_attn` and `c_proj`, nanoGPT's names.
     public var children: [(name: String, layer: Layer)] { [("c_attn", c_attn), ("c_proj", c_proj)] }
 
+    /// Unchanged: [T, C] in, [T, C] out.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         guard shape.count == 2, shape[1] == dimension else {
             throw ModelSpecError("\(summary) takes [T, \(dimension)] per sample but receives shape \(shape)")
@@ -49,6 +56,7 @@ public final class CausalSelfAttention: Layer {
         return shape
     }
 
+    /// Projects to q, k, v, attends each position to itself and earlier ones in every head, and projects back.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let qkv = try c_attn.forward(input, context: context)
         self.qkv = qkv
@@ -67,6 +75,7 @@ public final class CausalSelfAttention: Layer {
         return try c_proj.forward(y, context: context)
     }
 
+    /// Back through `c_proj`, every head's attention and softmax, and `c_attn`.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         guard let qkv, let dy = try context.backward(c_proj, gradOutput, needsInputGradient: true) else {
             preconditionFailure("CausalSelfAttention.backward before forward")

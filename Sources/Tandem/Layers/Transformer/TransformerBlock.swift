@@ -7,9 +7,13 @@
 /// sends back, which is what lets gradients reach the first blocks of a deep stack.
 /// Children are named as nanoGPT's `Block`: `ln_1`, `attn`, `ln_2`, `mlp` (`mlp.c_fc`, `mlp.c_proj`).
 public final class TransformerBlock: Layer {
+    /// Layer norm before the attention.
     public let ln_1: LayerNorm
+    /// The causal self-attention branch.
     public let attn: CausalSelfAttention
+    /// Layer norm before the MLP.
     public let ln_2: LayerNorm
+    /// The position-wise MLP: `c_fc` (C → 4C), GELU, `c_proj` (4C → C).
     public let mlp: Sequential
     private let middle = FloatBuffer()
     private let output = FloatBuffer()
@@ -27,14 +31,18 @@ public final class TransformerBlock: Layer {
                                  ("c_proj", Linear(4 * dimension, dimension, weightStd: projectionStd, positionwise: true))])
     }
 
+    /// "TransformerBlock(C, h heads)".
     public var summary: String { "TransformerBlock(\(attn.dimension), \(attn.heads) heads)" }
 
+    /// ln_1, attn, ln_2, mlp: nanoGPT's names.
     public var children: [(name: String, layer: Layer)] { [("ln_1", ln_1), ("attn", attn), ("ln_2", ln_2), ("mlp", mlp)] }
 
+    /// Unchanged: [T, C] in, [T, C] out.
     public func outputShape(forInput shape: [Int]) throws -> [Int] {
         try mlp.outputShape(forInput: ln_2.outputShape(forInput: attn.outputShape(forInput: ln_1.outputShape(forInput: shape))))
     }
 
+    /// x + attn(ln_1(x)), then that plus mlp(ln_2(·)) of it.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let h = middle.tensor(input.shape)
         Self.add(input, try attn.forward(try ln_1.forward(input, context: context), context: context), into: h)
@@ -43,6 +51,7 @@ public final class TransformerBlock: Layer {
         return y
     }
 
+    /// Back through the MLP branch, then the attention branch, adding each residual's pass-through gradient.
     public func backward(_ gradOutput: Tensor, needsInputGradient: Bool, context: BackwardContext) throws -> Tensor? {
         // y = h + mlp(ln_2(h)): dh = dy + the branch's gradient.
         let throughMLP = try context.backward(mlp, gradOutput, needsInputGradient: true)!
