@@ -11,12 +11,17 @@ struct Eval: ParsableCommand {
     @Option(help: "Loss to report: cross-entropy or mse (default: the checkpoint's).") var loss: LossKind?
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Run N simulated ranks as threads of this process.") var simulateRanks: Int?
-    @Option(help: "For a GPT: the text it is evaluated on, shakespeare (default) or text (with --text-file).") var dataset: DatasetKind?
+    @Option(help: "The test data: for a GPT shakespeare (default) or text (with --text-file); npy (with --test-x, --test-y) or folder (with --test-dir) for a model trained on those (default: the data set the checkpoint was trained on).") var dataset: DatasetKind?
     @Option(help: "For a GPT with --dataset text: the text files (repeat for several).") var textFile: [String] = []
+    @Option(help: "With --dataset npy: the test inputs (x.npy, data.npz:x, or a bare data.npz with its x and y).") var testX: String?
+    @Option(help: "With --dataset npy: the test class labels (y.npy or data.npz:y).") var testY: String?
+    @Option(help: "With --dataset folder: the test images (DIR/<class>/*.png|*.pgm).") var testDir: String?
+    @Option(help: "With --dataset folder: the training folder, whose sorted class names give the class indices (default: the test folder's own).") var trainDir: String?
 
     func run() throws {
         let (path, dataDir, lossName, json) = (checkpoint, self.dataDir, loss, self.json)
         let (dataset, textFiles) = (self.dataset, textFile)
+        let (testX, testY, testDir, trainDir) = (self.testX, self.testY, self.testDir, self.trainDir)
         Job.run(simulatedRanks: simulateRanks) { communicator in
             var model: Model? = nil, test: DataSource? = nil, objective: Loss? = nil
             try StartupFailure.agree(communicator: communicator) {
@@ -32,6 +37,34 @@ struct Eval: ParsableCommand {
                         throw ValidationError("\(path) holds a language model: evaluate it on --dataset shakespeare or text")
                     }
                     test = try TextDataset.load(kind, textFiles: textFiles, context: context).validation
+                    return
+                }
+                let trainedOn = file.metadata["config"]?.split(separator: " ").first { $0.hasPrefix("dataset=") }.map { String($0.dropFirst(8)) }
+                let outputs = model!.outputShape.reduce(1, *)
+                switch dataset ?? trainedOn.flatMap(DatasetKind.init(rawValue:)) {
+                case .npy:
+                    guard let testX else { throw ValidationError("\(path) was trained on --dataset npy: give its test set with --test-x (and --test-y)") }
+                    guard let labels = testY ?? (testX.hasSuffix(".npz") ? testX : nil) else {
+                        throw ValidationError("--test-y is needed for \(testX) (only a bare .npz archive brings its own y)")
+                    }
+                    test = try NumPyDataset.load(x: testX, y: labels, classCount: outputs)
+                case .folder:
+                    guard let testDir else { throw ValidationError("\(path) was trained on --dataset folder: give its test images with --test-dir") }
+                    let classes = try trainDir.map { try ImageFolder.classNames(in: $0) }
+                    let folder = try ImageFolder.load(testDir, classNames: classes)
+                    guard folder.classCount == outputs else {
+                        throw ValidationError("\(testDir) has \(folder.classCount) classes but the model outputs \(outputs); give --train-dir to take the training folder's classes")
+                    }
+                    test = folder
+                case .csv:
+                    throw ValidationError("\(path) was trained on CSV features (--dataset csv); tandem eval reads Fashion-MNIST, NumPy arrays and image folders")
+                default:
+                    break
+                }
+                if let test {
+                    guard test.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
+                        throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test.sampleShape)")
+                    }
                     return
                 }
                 if file.metadata["config"]?.split(separator: " ").contains("dataset=spoken-digits") ?? false {

@@ -20,11 +20,7 @@ public enum ImageFolder {
         var isDirectory: ObjCBool = false
         guard fileManager.fileExists(atPath: root, isDirectory: &isDirectory) else { throw DataError(root, "no such folder") }
         guard isDirectory.boolValue else { throw DataError(root, "is a file; an image folder holds one sub-folder per class") }
-        let classes = try visible(root).filter { name in
-            var isFolder: ObjCBool = false
-            return fileManager.fileExists(atPath: root + "/" + name, isDirectory: &isFolder) && isFolder.boolValue
-        }
-        guard !classes.isEmpty else { throw DataError(root, "holds no class folders (expected root/<class>/<image>.png)") }
+        let classes = try classNames(in: root)
         let classNames = known ?? classes
         var values: [Float] = [], labels: [Int32] = []
         // What the first image (or the training set) is, as a message says it: "/a/0.png is".
@@ -55,6 +51,16 @@ public enum ImageFolder {
         guard let shape, !labels.isEmpty else { throw DataError(root, "holds no images") }
         return Dataset(name: root, sampleShape: shape, classCount: classNames.count, classNames: classNames,
                        storage: .floats(values), labels: labels)
+    }
+
+    /// The class names of the folder at `root`: its sub-folders, sorted by name.
+    public static func classNames(in root: String) throws -> [String] {
+        let classes = try visible(root).filter { name in
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isFolder) && isFolder.boolValue
+        }
+        guard !classes.isEmpty else { throw DataError(root, "holds no class folders (expected root/<class>/<image>.png)") }
+        return classes
     }
 
     /// The entries of a folder that are not hidden, sorted by name.

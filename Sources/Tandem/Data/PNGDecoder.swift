@@ -172,26 +172,33 @@ enum PNG {
         return pb <= pc ? b : c
     }
 
-    /// Unfiltered samples to channels: grey stays one channel, colour three, and alpha is
-    /// composited over black (as `grey` does).
-    static func pixels(_ raw: [UInt8], header: Header) -> PixelImage {
+    /// Calls `body` with every pixel's row, column and a reader of its samples (channel 0 …
+    /// channels − 1, 8 or 16 bits as the file stores them), row after row.
+    static func forEachPixel(_ raw: [UInt8], header: Header, _ body: (_ row: Int, _ column: Int, _ sample: (Int) -> Int) -> Void) {
         let stride = 1 + header.rowBytes, wide = header.bitDepth == 16
-        let maximum = wide ? 65535 : 255, scale = 1 / Float(maximum)
-        let colours = header.channels >= 3 ? 3 : 1, hasAlpha = header.channels == 2 || header.channels == 4
-        let plane = header.width * header.height
-        var values = [Float](repeating: 0, count: colours * plane)
         for row in 0..<header.height {
             for column in 0..<header.width {
                 let pixel = row * stride + 1 + column * header.bytesPerPixel
-                func sample(_ channel: Int) -> Int {
+                body(row, column) { channel in
                     let at = pixel + channel * (wide ? 2 : 1)
                     return wide ? Int(raw[at]) << 8 | Int(raw[at + 1]) : Int(raw[at])
                 }
-                let alpha = hasAlpha ? sample(colours) : maximum
-                let opacity: Float = alpha == maximum ? 1 : Float(alpha) / Float(maximum)
-                for c in 0..<colours {
-                    values[c * plane + row * header.width + column] = hasAlpha ? Float(sample(c)) * scale * opacity : Float(sample(c)) * scale
-                }
+            }
+        }
+    }
+
+    /// Unfiltered samples to channels: grey stays one channel, colour three, and alpha is
+    /// composited over black (as `grey` does).
+    static func pixels(_ raw: [UInt8], header: Header) -> PixelImage {
+        let maximum = header.bitDepth == 16 ? 65535 : 255, scale = 1 / Float(maximum)
+        let colours = header.channels >= 3 ? 3 : 1, hasAlpha = header.channels == 2 || header.channels == 4
+        let plane = header.width * header.height
+        var values = [Float](repeating: 0, count: colours * plane)
+        forEachPixel(raw, header: header) { row, column, sample in
+            let alpha = hasAlpha ? sample(colours) : maximum
+            let opacity: Float = alpha == maximum ? 1 : Float(alpha) / Float(maximum)
+            for c in 0..<colours {
+                values[c * plane + row * header.width + column] = hasAlpha ? Float(sample(c)) * scale * opacity : Float(sample(c)) * scale
             }
         }
         return PixelImage(width: header.width, height: header.height, channels: colours, values: values)
@@ -199,31 +206,23 @@ enum PNG {
 
     /// Unfiltered samples to intensities: luma for colour, alpha composited over black.
     static func grey(_ raw: [UInt8], header: Header) -> GreyImage {
-        let stride = 1 + header.rowBytes, wide = header.bitDepth == 16
-        let maximum = wide ? 65535 : 255, scale = 1 / Float(maximum)
+        let maximum = header.bitDepth == 16 ? 65535 : 255, scale = 1 / Float(maximum)
         var intensities = [Float](repeating: 0, count: header.width * header.height)
-        for row in 0..<header.height {
-            for column in 0..<header.width {
-                let pixel = row * stride + 1 + column * header.bytesPerPixel
-                func sample(_ channel: Int) -> Int {
-                    let at = pixel + channel * (wide ? 2 : 1)
-                    return wide ? Int(raw[at]) << 8 | Int(raw[at + 1]) : Int(raw[at])
-                }
-                func opacity(_ channel: Int) -> Float {
-                    let a = sample(channel)
-                    return a == maximum ? 1 : Float(a) / Float(maximum)
-                }
-                func luma() -> Float { 0.299 * Float(sample(0)) * scale + 0.587 * Float(sample(1)) * scale + 0.114 * Float(sample(2)) * scale }
-                let value: Float
-                switch header.channels {
-                case 1: value = Float(sample(0)) * scale
-                case 2: value = Float(sample(0)) * scale * opacity(1)
-                case 3: value = luma()
-                default: value = luma() * opacity(3)
-                }
-                // Luma weights add up to 1 only to within rounding: keep the result in range.
-                intensities[row * header.width + column] = header.channels >= 3 ? min(1, value) : value
+        forEachPixel(raw, header: header) { row, column, sample in
+            func opacity(_ channel: Int) -> Float {
+                let a = sample(channel)
+                return a == maximum ? 1 : Float(a) / Float(maximum)
             }
+            func luma() -> Float { 0.299 * Float(sample(0)) * scale + 0.587 * Float(sample(1)) * scale + 0.114 * Float(sample(2)) * scale }
+            let value: Float
+            switch header.channels {
+            case 1: value = Float(sample(0)) * scale
+            case 2: value = Float(sample(0)) * scale * opacity(1)
+            case 3: value = luma()
+            default: value = luma() * opacity(3)
+            }
+            // Luma weights add up to 1 only to within rounding: keep the result in range.
+            intensities[row * header.width + column] = header.channels >= 3 ? min(1, value) : value
         }
         return GreyImage(width: header.width, height: header.height, intensities: intensities)
     }

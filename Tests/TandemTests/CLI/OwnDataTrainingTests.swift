@@ -8,8 +8,8 @@ import XCTest
 final class OwnDataTrainingTests: XCTestCase {
     /// Trains 30 steps, checks that the loss fell, and returns the final parameters (optimizer
     /// state left out).
-    func train(_ ranks: Int, _ data: [String], extra: [String] = []) throws -> [Float] {
-        let run = TandemBinary.temporaryDirectory(self, "own")
+    func train(_ ranks: Int, _ data: [String], extra: [String] = [], runDirectory: String? = nil) throws -> [Float] {
+        let run = runDirectory ?? TandemBinary.temporaryDirectory(self, "own")
         let result = try TandemBinary.mpirun(ranks, ["train"] + data + ["--max-steps", "30", "--global-batch", "50", "--seed", "5",
                                                                           "--run-dir", run, "--quiet", "--threads", "1", "--log-every", "1"] + extra, timeout: 300)
         XCTAssertEqual(result.status, 0, result.summary)
@@ -34,13 +34,29 @@ final class OwnDataTrainingTests: XCTestCase {
             np.save('test-x.npy', (tx / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)); np.save('test-y.npy', ty.astype(np.int64))
             """)
         let data = ["--dataset", "npy", "--train-x", folder + "/train.npz", "--test-x", folder + "/test-x.npy", "--test-y", folder + "/test-y.npy"]
-        let one = try train(1, data)
+        let run = TandemBinary.temporaryDirectory(self, "own")
+        let one = try train(1, data, runDirectory: run)
         assertClose(try train(2, data), one, "mpirun -np 2, shared memory")
         assertClose(try train(2, data, extra: ["--reduce", "mpi"]), one, "mpirun -np 2 --reduce mpi")
         // The same images through Fashion-MNIST's own loader give the same model: the arrays
         // are read exactly (uint8 · 1/255, as the IDX bytes are).
         let idx = try train(1, ["--train-subset", "1024"])
         assertClose(one, idx, "the npz images against the IDX files")
+
+        // tandem eval takes the same test arrays, and reports what training's end did.
+        let checkpoint = try XCTUnwrap(CheckpointDirectory(path: run).latestPath())
+        let trained = try XCTUnwrap(readMetrics(run).last { $0["event"] as? String == "end" }?["test_accuracy"] as? Double, "an end record")
+        let evaluated = try TandemBinary.run(["eval", "--checkpoint", checkpoint, "--json", "--test-x", folder + "/test-x.npy",
+                                              "--test-y", folder + "/test-y.npy"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.summary)
+        let fields = try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(try XCTUnwrap(fields?["test_accuracy"] as? Double), trained, accuracy: 1e-9)
+        XCTAssertEqual(fields?["samples"] as? Int, 256)
+        // Without them it says what it needs instead of scoring the model on Fashion-MNIST.
+        let refused = try TandemBinary.run(["eval", "--checkpoint", checkpoint])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertEqual(refused.tandemErrorLines.count, 1, refused.summary)
+        XCTAssertTrue(refused.stderr.contains("was trained on --dataset npy: give its test set with --test-x"), refused.summary)
     }
 
     func testAnImageFolderTrainsTheSameAtOneAndTwoRanks() throws {
@@ -54,8 +70,16 @@ final class OwnDataTrainingTests: XCTestCase {
             """)
         let data = ["--dataset", "folder", "--train-dir", folder + "/train", "--test-dir", folder + "/test",
                     "--model", "cnn-small", "--convolution", "im2col", "--augment", "crop,flip"]
-        let one = try train(1, data)
+        let run = TandemBinary.temporaryDirectory(self, "own")
+        let one = try train(1, data, runDirectory: run)
         assertClose(try train(2, data), one, "mpirun -np 2, an image folder with crops and flips")
+        // tandem eval on the test folder, its classes by the training folder's names.
+        let trained = try XCTUnwrap(readMetrics(run).last { $0["event"] as? String == "end" }?["test_accuracy"] as? Double, "an end record")
+        let evaluated = try TandemBinary.run(["eval", "--checkpoint", try XCTUnwrap(CheckpointDirectory(path: run).latestPath()), "--json",
+                                              "--test-dir", folder + "/test", "--train-dir", folder + "/train"])
+        XCTAssertEqual(evaluated.status, 0, evaluated.summary)
+        let fields = try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(try XCTUnwrap(fields?["test_accuracy"] as? Double), trained, accuracy: 1e-9)
     }
 
     func testABrokenArrayStopsEveryRankWithOneLine() throws {
