@@ -44,10 +44,8 @@ struct Eval: ParsableCommand {
                 switch dataset ?? trainedOn.flatMap(DatasetKind.init(rawValue:)) {
                 case .npy:
                     guard let testX else { throw ValidationError("\(path) was trained on --dataset npy: give its test set with --test-x (and --test-y)") }
-                    guard let labels = testY ?? (testX.hasSuffix(".npz") ? testX : nil) else {
-                        throw ValidationError("--test-y is needed for \(testX) (only a bare .npz archive brings its own y)")
-                    }
-                    test = try NumPyDataset.load(x: testX, y: labels, classCount: outputs)
+                    test = try NumPyDataset.load(x: testX, y: NumPyDataset.labels(for: testX, given: testY, option: "--test-y"),
+                                                 classCount: outputs)
                 case .folder:
                     guard let testDir else { throw ValidationError("\(path) was trained on --dataset folder: give its test images with --test-dir") }
                     let classes = try trainDir.map { try ImageFolder.classNames(in: $0) }
@@ -58,20 +56,11 @@ struct Eval: ParsableCommand {
                     test = folder
                 case .csv:
                     throw ValidationError("\(path) was trained on CSV features (--dataset csv); tandem eval reads Fashion-MNIST, NumPy arrays and image folders")
-                default:
-                    break
-                }
-                if let test {
-                    guard test.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
-                        throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test.sampleShape)")
-                    }
-                    return
-                }
-                if file.metadata["config"]?.split(separator: " ").contains("dataset=spoken-digits") ?? false {
+                case .spokenDigits:
                     test = try SpokenDigits.load().test   // the held-out voices
-                    return
+                default:
+                    test = try FashionMNIST.load(.test, directory: dataDir)
                 }
-                test = try FashionMNIST.load(.test, directory: dataDir)
                 guard test!.sampleShape.reduce(1, *) == model!.inputShape.reduce(1, *) else {
                     throw ValidationError("\(path): the model takes \(model!.inputShape) inputs, the test set has \(test!.sampleShape)")
                 }

@@ -31,6 +31,16 @@ public enum NumPyDataset {
                        storage: .array(x, rows: nil, scale: x.dtype == .uint8 ? 1 / 255 : 1), labels: labels)
     }
 
+    /// Where the labels of inputs `x` are: `y` when given, else `x` itself when it is a bare
+    /// `.npz` archive (which holds its own `y`); `option` names the missing option otherwise.
+    public static func labels(for x: String, given y: String?, option: String) throws -> String {
+        if let y { return y }
+        guard x.hasSuffix(".npz") else {
+            throw TrainingConfig.Invalid(description: "\(option) is needed for \(x) (only a bare .npz archive brings its own y)")
+        }
+        return x
+    }
+
     /// The labels as class indices: whole numbers in 0..<classCount.
     static func readLabels(_ y: NumPyArray, classCount: Int?) throws -> [Int32] {
         var labels = [Int32](); labels.reserveCapacity(y.rows)

@@ -55,16 +55,10 @@ public struct TrainingData {
             guard let trainX = config.trainX, let testX = config.testX else {
                 throw TrainingConfig.Invalid(description: "--dataset npy needs --train-x and --test-x (with --train-y and --test-y, unless they are .npz archives holding x and y)")
             }
-            func labels(_ x: String, _ y: String?, _ option: String) throws -> String {
-                if let y { return y }
-                guard x.hasSuffix(".npz") else {
-                    throw TrainingConfig.Invalid(description: "\(option) is needed for \(x) (only a bare .npz archive brings its own y)")
-                }
-                return x
-            }
-            train = try NumPyDataset.load(x: trainX, y: labels(trainX, config.trainY, "--train-y"))
+            train = try NumPyDataset.load(x: trainX, y: NumPyDataset.labels(for: trainX, given: config.trainY, option: "--train-y"))
             testPath = testX
-            test = try NumPyDataset.load(x: testX, y: labels(testX, config.testY, "--test-y"), classCount: train.classCount)
+            test = try NumPyDataset.load(x: testX, y: NumPyDataset.labels(for: testX, given: config.testY, option: "--test-y"),
+                                         classCount: train.classCount)
             guard test.sampleShape == train.sampleShape else {
                 throw DataError(testPath, "holds samples of shape \(test.sampleShape) but \(trainX) holds \(train.sampleShape)")
             }
