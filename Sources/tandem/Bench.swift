@@ -13,6 +13,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
     @Flag(help: "Measure how long one cache line takes from core 0 to core 1 and back (run it without mpirun).")
     var coreLatency = false
+    @Option(help: "Also write rank 0's forward, backward and per-layer times (medians over the timed steps) to this JSON file, for --emulate-compute.")
+    var recordLayerTimes: String?
+    @Option(help: "Replace each rank's forward and backward by waiting as long as the times in this file (from --record-layer-times) say, scaled to the rank's shard; the communication stays real (emulated hosts).")
+    var emulateCompute: String?
     @Flag(help: "Measure the speech front end: spoken-digit clips decoded, resampled and turned into log-mel features per second, on one thread and on every core.")
     var frontEnd = false
 
@@ -31,9 +35,20 @@ struct Bench: ParsableCommand {
         if frontEnd {
             do { return try Bench.frontEndThroughput(json: json) } catch { Job.fail(error, rank: nil, size: 1) }
         }
+        let (record, emulate) = (recordLayerTimes, emulateCompute)
         Job.run(simulatedRanks: options.simulateRanks, collectiveTimeout: config.collectiveTimeout) { communicator in
             let trainer = try Trainer(config: config, communicator: communicator)
-            let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps)
+            if let emulate {
+                try StartupFailure.agree(communicator: communicator) {
+                    let times = try LayerTimes.read(path: emulate)
+                    guard times.unitNames == trainer.model.units.map(\.name) else {
+                        throw DataError(emulate, "the layer times are for \(times.model) (\(times.unitNames.count) layers), "
+                                        + "not for this model, \(config.model) (\(trainer.model.units.count) layers)")
+                    }
+                    trainer.step.computeEmulation = ComputeEmulation(times: times)
+                }
+            }
+            let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps, recordLayerTimes: record)
             if communicator.isRoot {
                 try? FileManager.default.removeItem(atPath: config.runDirectory!)
                 print(json ? report.json : report.text)

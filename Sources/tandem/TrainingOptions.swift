@@ -16,6 +16,7 @@ extension ScheduleKind: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}
 extension DatasetKind: ExpressibleByArgument {}
 extension ReductionChoice: ExpressibleByArgument {}
+extension OverlapChoice: ExpressibleByArgument {}
 
 extension ActivationFunction: ExpressibleByArgument {
     public init?(argument: String) {
@@ -72,9 +73,10 @@ struct TrainingOptions: ParsableArguments {
     var augment: String?
     @Option(parsing: .unconditional, help: "Fraction of the training set held out for validation.") var validationSplit: Double = 0
     @Option(parsing: .unconditional, help: "BLAS threads per rank (default: cores on this host / ranks on this host).") var threads: Int?
-    @Option(help: "Overlap the gradient allreduce with backward (true/false).") var overlap = true
+    @Option(help: "Overlap the gradient allreduce with backward: true, false, or auto (true when ranks span hosts, false on one host, where both cores compute and overlap slows the step).")
+    var overlap = OverlapChoice.auto
     @Option(parsing: .unconditional, help: "Gradient bucket size for the allreduce, in MiB.") var bucketMb: Double = 1
-    @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce overlapped with backward), or auto (shared-memory when all ranks share a host).")
+    @Option(help: "How gradients are summed: shared-memory (ranks on one host share one copy of the model), mpi (bucketed MPI allreduce of the whole gradient), hierarchical (shared memory within each host, each rank's share of the gradient across hosts), or auto (shared-memory on one host, hierarchical across hosts with several ranks each, else mpi).")
     var reduce = ReductionChoice.auto
     @Option(parsing: .unconditional, help: "Seconds a collective may wait for the other ranks before the job ends, naming the ranks that did not arrive (0: wait forever).")
     var collectiveTimeout: Double = 300

@@ -3,7 +3,7 @@ import Foundation
 
 /// The collectives a rank can wait in, named for the watchdog's message.
 public enum CollectiveKind: Int64 {
-    case unknown = 0, allreduce, broadcast, allgather, barrier, sharedMemoryBarrier, reductionWait
+    case unknown = 0, allreduce, broadcast, allgather, barrier, sharedMemoryBarrier, reductionWait, split
 
     var name: String {
         switch self {
@@ -14,6 +14,7 @@ public enum CollectiveKind: Int64 {
         case .barrier: return "MPI_Barrier"
         case .sharedMemoryBarrier: return "the shared-memory barrier"
         case .reductionWait: return "MPI_Wait (an overlapped gradient allreduce)"
+        case .split: return "MPI_Comm_split (grouping the ranks by host)"
         }
     }
 }

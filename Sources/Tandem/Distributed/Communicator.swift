@@ -28,6 +28,9 @@ public protocol Communicator: AnyObject {
     /// share one host (or the group has a single rank, which has nothing to share); throws
     /// `SharedMemoryUnavailable`, on every rank alike, when the host cannot hold it.
     func sharedMemory(floats: Int) throws -> SharedMemory?
+    /// Collective: the ranks grouped by host (see `HostSplit`); nil where the group cannot tell
+    /// its hosts apart, which then counts as one host.
+    func splitByHost() throws -> HostSplit?
     /// Tells the collective watchdog (where there is one) what this rank does now, so that a
     /// rank that waits for it can say so.
     func note(step: Int, phase: RankPhase)

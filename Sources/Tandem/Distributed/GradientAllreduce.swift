@@ -29,44 +29,16 @@ public final class GradientAllreduce {
     public private(set) var totalSeconds = 0.0
     private var firstStart: Double?
 
-    /// Cuts the arena into buckets of whole layers of about `bucketBytes`, last layer first;
-    /// `layerRanges` gives each layer's arena range in forward order.
+    /// Cuts the arena into buckets of whole layers of about `bucketBytes`, last layer first
+    /// (`GradientBuckets`); `layerRanges` gives each layer's arena range in forward order.
     public init(communicator: Communicator, arena: ParameterArena, layerRanges: [Range<Int>],
                 bucketBytes: Int, overlap: Bool) {
         self.communicator = communicator
         self.arena = arena
         self.overlap = overlap
-        let capacity = max(1, bucketBytes / MemoryLayout<Float>.size)
-        // Group whole layers, last first, until a group reaches the bucket size; then cut any
-        // group larger than that into bucket-sized pieces (a 13 MB dense layer becomes 13
-        // 1 MB reductions), because large single reductions are slow here (see bench --allreduce).
-        var groups: [(range: Range<Int>, readyAt: Int)] = []
-        var upper: Int? = nil, lower = 0
-        for layer in layerRanges.indices.reversed() where !layerRanges[layer].isEmpty {
-            let range = layerRanges[layer]
-            if upper == nil { upper = range.upperBound }
-            lower = range.lowerBound
-            if upper! - lower >= capacity {
-                groups.append((lower..<upper!, layer))
-                upper = nil
-            }
-        }
-        if let upper, let first = layerRanges.firstIndex(where: { !$0.isEmpty }) {
-            groups.append((lower..<upper, first))
-        }
-        var buckets: [Range<Int>] = []
-        var ready: [Int: [Int]] = [:]
-        for group in groups {
-            var end = group.range.upperBound
-            while end > group.range.lowerBound {
-                let start = max(group.range.lowerBound, end - capacity)
-                ready[group.readyAt, default: []].append(buckets.count)
-                buckets.append(start..<end)
-                end = start
-            }
-        }
-        self.buckets = buckets
-        bucketReadyAtLayer = ready
+        let plan = GradientBuckets(layerRanges: layerRanges, bucketBytes: bucketBytes)
+        buckets = plan.ranges
+        bucketReadyAtLayer = plan.readyAtUnit
     }
 
     /// Called by backward after each layer. Starts the bucket that this layer completes, and
@@ -83,6 +55,11 @@ public final class GradientAllreduce {
         }
         for request in pending { _ = try request.test() }
         exposedSeconds += Date.timeIntervalSinceReferenceDate - t0
+    }
+
+    /// Gives the reductions in flight a chance to progress.
+    public func poll() throws {
+        for request in pending { _ = try request.test() }
     }
 
     /// Completes the sum of the whole arena. After it, every rank's gradients are identical sums.

@@ -9,8 +9,10 @@
 /// A path never learns a layer's type: layers reach it through capabilities (`DenseProductLayer`)
 /// and through `LayerCollectives`.
 public protocol GradientPath: AnyObject {
-    /// "none" (one rank), "mpi" or "shared-memory", as metrics and benchmarks report it.
+    /// "none" (one rank), "mpi", "shared-memory" or "hierarchical", as metrics and benchmarks report it.
     var name: String { get }
+    /// Whether reductions travel while backward runs (as metrics and benchmarks report it).
+    var overlapsBackward: Bool { get }
     /// How layers sum statistics over the global batch on this path.
     var collectives: LayerCollectives { get }
     /// The arena ranges this rank updates: all of it where every rank holds a full copy,
@@ -23,6 +25,9 @@ public protocol GradientPath: AnyObject {
     func afterForward() throws
     /// During backward: unit `index`'s gradients (and every later unit's) are final.
     func unitDone(_ index: Int) throws
+    /// While this rank waits for something else (emulated compute): lets the reductions in
+    /// flight advance, as a rank with a core to spare for communication would.
+    func progress() throws
     /// After backward: completes the global gradient (`shardOffset` is this rank's first sample
     /// in the global batch of `globalBatch`). Returns this rank's part of the squared global
     /// norm; the parts add up, over the ranks, to the squared norm rank 0 decides on.
@@ -34,6 +39,11 @@ public protocol GradientPath: AnyObject {
     /// At start-up, after rank 0 has initialised or restored the model and the optimizer:
     /// every rank adopts rank 0's values.
     func adoptRankZeroState(model: Model, optimizer: Optimizer) throws
+}
+
+extension GradientPath {
+    /// Default: no reduction travels on its own.
+    public func progress() throws {}
 }
 
 /// The part of a step's time that a gradient path accounts for differently from where it is

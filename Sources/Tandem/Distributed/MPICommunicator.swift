@@ -8,12 +8,13 @@ import Foundation
 /// own message; a rank that cannot go on calls `abort`, which takes the whole job down through
 /// `MPI_Abort` so that no other rank waits forever in a collective.
 public final class MPICommunicator: Communicator {
-    /// This process's rank in `MPI_COMM_WORLD`.
+    /// This process's rank in the group (`MPI_COMM_WORLD`, or a part of it from `splitByHost`).
     public let rank: Int
-    /// Number of processes in `MPI_COMM_WORLD`.
+    /// Number of processes in the group.
     public let size: Int
     /// Ranks on this host, from Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE` (all of them when it is unset).
     public let ranksOnThisHost: Int
+    /// The group's MPI communicator (named `world` because the first one is).
     private let world: MPI_Comm
     private static var initialized = false
     /// Which collective this rank is in, and since when: written here, read by the watchdog.
@@ -53,6 +54,41 @@ public final class MPICommunicator: Communicator {
                 return all
             }
         }
+    }
+
+    /// A part of `parent`'s group: it reports to the parent's watchdog, which watches every
+    /// collective of this process whatever group it runs in.
+    private init(part: MPI_Comm, of parent: MPICommunicator, ranksOnThisHost: Int) throws {
+        world = part
+        try MPICommunicator.check(MPI_Comm_set_errhandler(part, tandem_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        var r: Int32 = 0, s: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_rank(part, &r), "MPI_Comm_rank")
+        try MPICommunicator.check(MPI_Comm_size(part, &s), "MPI_Comm_size")
+        rank = Int(r); size = Int(s)
+        self.ranksOnThisHost = ranksOnThisHost
+        watch = parent.watch
+    }
+
+    /// Collective: the ranks that share this host (`MPI_Comm_split_type`, shared memory), and
+    /// rank i of every host (`MPI_Comm_split` by the rank on the host), both in world-rank order.
+    public func splitByHost() throws -> HostSplit? {
+        guard size > 1 else { return nil }
+        var host: MPI_Comm? = nil, across: MPI_Comm? = nil
+        try watched(.split, 0) {
+            try MPICommunicator.check(MPI_Comm_split_type(world, tandem_mpi_comm_type_shared(), Int32(rank), tandem_mpi_info_null(), &host),
+                                      "MPI_Comm_split_type")
+        }
+        var hostRank: Int32 = 0, hostSize: Int32 = 0
+        try MPICommunicator.check(MPI_Comm_rank(host, &hostRank), "MPI_Comm_rank")
+        try MPICommunicator.check(MPI_Comm_size(host, &hostSize), "MPI_Comm_size")
+        try watched(.split, 0) {
+            try MPICommunicator.check(MPI_Comm_split(world, hostRank, Int32(rank), &across), "MPI_Comm_split")
+        }
+        // Each host's size, in host order: the first rank of every host reports it.
+        let sizes = try allgather(hostRank == 0 ? UInt64(hostSize) : 0).filter { $0 > 0 }.map { Int($0) }
+        return HostSplit(host: try MPICommunicator(part: host!, of: self, ranksOnThisHost: Int(hostSize)),
+                         across: try MPICommunicator(part: across!, of: self, ranksOnThisHost: ranksOnThisHost),
+                         ranksPerHost: sizes)
     }
 
     /// Marks a blocking collective for the watchdog while `body` runs it.

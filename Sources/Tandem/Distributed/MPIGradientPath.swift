@@ -29,6 +29,11 @@ public final class MPIGradientPath: GradientPath {
 
     /// "none" for a single rank, "mpi" otherwise.
     public var name: String { communicator.size == 1 ? "none" : "mpi" }
+    /// Whether buckets are reduced while backward runs (never with a single rank).
+    public var overlapsBackward: Bool { allreduce.overlap && communicator.size > 1 }
+
+    /// Polls the reductions in flight.
+    public func progress() throws { try allreduce.poll() }
 
     /// Resets the allreduce's and the path's timings for a new step.
     public func beginStep() {

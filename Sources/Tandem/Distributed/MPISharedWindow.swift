@@ -90,6 +90,13 @@ final class MPISharedWindow: SharedMemory {
 
     func segment(_ rank: Int) -> UnsafeMutablePointer<Float> { segments[rank] }
 
+    func wait(until condition: () throws -> Bool) throws {
+        if try condition() { return }
+        tandem_watch_enter(watch, CollectiveKind.sharedMemoryBarrier.rawValue, 0)
+        defer { tandem_watch_leave(watch) }
+        while try !condition() { sched_yield() }
+    }
+
     func synchronize() throws {
         tandem_watch_enter(watch, CollectiveKind.sharedMemoryBarrier.rawValue, 0)
         defer { tandem_watch_leave(watch) }

@@ -62,10 +62,12 @@ public final class SharedArena {
     }
 
     /// The same for an arena alone, with the dense layers given (and whether each is the first
-    /// layer with parameters, whose forward product the ranks may split).
+    /// layer with parameters, whose forward product the ranks may split). `summedRanges`, when
+    /// given, is this rank's part of the summed ranges (every rank's parts together must tile
+    /// what the dense layers leave); by default each rank sums one interval of about equal size.
     public static func make(communicator: Communicator, arena: ParameterArena, optimizer: Optimizer,
                             denseLayers: [(layer: DenseProductLayer, isFirstTrainable: Bool)] = [],
-                            globalBatch: Int = 0) throws -> SharedArena? {
+                            globalBatch: Int = 0, summedRanges: [Range<Int>]? = nil) throws -> SharedArena? {
         let padded = CacheLine.roundUp(max(arena.count, 1))
         let states = optimizer.stateNames.count
         let dense = globalBatch > 0 ? denseLayers : []
@@ -75,11 +77,12 @@ public final class SharedArena {
         let floats = communicator.isRoot ? (1 + states + 2) * padded + staging.reduce(0, +) : padded
         guard let memory = try communicator.sharedMemory(floats: floats) else { return nil }
         return try SharedArena(communicator: communicator, memory: memory, arena: arena, optimizer: optimizer,
-                               padded: padded, dense: dense, staging: staging, globalBatch: globalBatch)
+                               padded: padded, dense: dense, staging: staging, globalBatch: globalBatch, summed: summedRanges)
     }
 
     private init(communicator: Communicator, memory: SharedMemory, arena: ParameterArena, optimizer: Optimizer,
-                 padded: Int, dense: [(layer: DenseProductLayer, isFirstTrainable: Bool)], staging: [Int], globalBatch: Int) throws {
+                 padded: Int, dense: [(layer: DenseProductLayer, isFirstTrainable: Bool)], staging: [Int], globalBatch: Int,
+                 summed given: [Range<Int>]?) throws {
         self.communicator = communicator; self.memory = memory; self.arena = arena
         let size = communicator.size, rank = communicator.rank
         let values = memory.segment(0)
@@ -101,7 +104,7 @@ public final class SharedArena {
         let weights = dense.map { $0.layer.weight.slot.offset..<($0.layer.weight.slot.offset + $0.layer.weight.slot.count) }
         let summed = Self.complement(of: weights, in: 0..<arena.count)
         let cut = Self.share(of: summed, rank: rank, ranks: size)
-        summedRanges = summed.compactMap { range in
+        summedRanges = given?.filter { !$0.isEmpty } ?? summed.compactMap { range in
             let part = range.clamped(to: cut)
             return part.isEmpty ? nil : part
         }
@@ -111,8 +114,8 @@ public final class SharedArena {
     }
 
     /// Rank `rank`'s part of the elements of `ranges` (sorted, disjoint): an arena interval
-    /// holding about an equal count of them, its ends on cache lines.
-    static func share(of ranges: [Range<Int>], rank: Int, ranks: Int) -> Range<Int> {
+    /// holding about an equal count of them, its inner ends on cache lines (or at a range's start).
+    public static func share(of ranges: [Range<Int>], rank: Int, ranks: Int) -> Range<Int> {
         let total = ranges.reduce(0) { $0 + $1.count }
         let end = ranges.last?.upperBound ?? 0
         func offset(holding target: Int) -> Int {
@@ -120,13 +123,13 @@ public final class SharedArena {
             var before = 0
             for range in ranges {
                 if target < before + range.count {
-                    return (range.lowerBound + target - before) / CacheLine.floats * CacheLine.floats
+                    return max(range.lowerBound, (range.lowerBound + target - before) / CacheLine.floats * CacheLine.floats)
                 }
                 before += range.count
             }
             return end
         }
-        let lower = rank == 0 ? 0 : offset(holding: rank * total / ranks)
+        let lower = rank == 0 ? (ranges.first?.lowerBound ?? 0) : offset(holding: rank * total / ranks)
         let upper = rank == ranks - 1 ? end : offset(holding: (rank + 1) * total / ranks)
         return lower..<max(lower, upper)
     }
@@ -157,6 +160,16 @@ public final class SharedArena {
         }
     }
 
+    /// Sums every rank's gradients over `range` (in rank order) into the global gradient; returns
+    /// the sum of squares of what it wrote. The range is the caller's to sum: no other rank may
+    /// write it.
+    public func sum(_ range: Range<Int>) -> Double {
+        let sources = gradientSegments.map { UnsafePointer($0 + range.lowerBound) as UnsafePointer<Float>? }
+        return sources.withUnsafeBufferPointer { pointers in
+            tandem_sum_slices(arena.globalGradients + range.lowerBound, pointers.baseAddress, Int32(pointers.count), range.count)
+        }
+    }
+
     /// Then: waits until every rank's gradients are complete and staged. (Time spent here is
     /// a faster rank waiting for a slower one, not the cost of summing.)
     public func waitForAllGradients() throws { try memory.synchronize() }
@@ -173,12 +186,7 @@ public final class SharedArena {
     /// gradients (in rank order) into the global gradient. Returns the sum of squares of what
     /// it wrote: the rest of this rank's share of the squared global norm.
     public func sumShare() -> Double {
-        summedRanges.reduce(0) { squares, range in
-            let sources = gradientSegments.map { UnsafePointer($0 + range.lowerBound) as UnsafePointer<Float>? }
-            return squares + sources.withUnsafeBufferPointer { pointers in
-                tandem_sum_slices(arena.globalGradients + range.lowerBound, pointers.baseAddress, Int32(pointers.count), range.count)
-            }
-        }
+        summedRanges.reduce(0) { $0 + sum($1) }
     }
 
     /// Step 6's end: waits until every rank has updated its ranges, so that the next forward

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Memory that every rank of a group can read and write directly: one segment per rank,
 /// sized by that rank. Ranks on one host get it from the operating system (an MPI shared
 /// window); simulated ranks simply share their process's heap.
@@ -10,6 +12,17 @@ public protocol SharedMemory: AnyObject {
     /// Waits until every rank has arrived, and makes every rank's writes before it visible to
     /// every rank's reads after it.
     func synchronize() throws
+    /// Waits, yielding the core, until `condition` holds: for flags that other ranks set in
+    /// the shared segments (read them with acquire loads). Watched like a barrier where there
+    /// is a watchdog, so a rank that never sets its flag cannot make this rank wait silently.
+    func wait(until condition: () throws -> Bool) throws
+}
+
+extension SharedMemory {
+    /// Default: spin, yielding the core between looks (simulated ranks have no watchdog).
+    public func wait(until condition: () throws -> Bool) throws {
+        while try !condition() { sched_yield() }
+    }
 }
 
 /// Shared memory exists on this host but cannot hold what was asked for.

@@ -17,6 +17,8 @@ public final class SharedMemoryGradientPath: GradientPath {
 
     /// "shared-memory".
     public var name: String { "shared-memory" }
+    /// False: the ranks sum straight from shared memory once backward is done.
+    public var overlapsBackward: Bool { false }
     /// This rank's part of the shared arena: the ranges whose global gradient it forms.
     public var ownedRanges: [Range<Int>] { shared.ownedRanges }
 

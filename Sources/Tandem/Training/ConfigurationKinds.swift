@@ -43,10 +43,29 @@ public enum DatasetKind: String, CaseIterable, Sendable {
     case spokenDigits = "spoken-digits"
 }
 
-/// How gradients are summed: `auto` takes shared memory when every rank is on one host.
+/// How gradients are summed: `auto` takes shared memory when every rank is on one host, the
+/// hierarchical path when ranks span hosts and share them, and MPI otherwise.
 public enum ReductionChoice: String, CaseIterable, Sendable {
-    case auto, mpi
+    case auto, mpi, hierarchical
     case sharedMemory = "shared-memory"
+}
+
+/// Whether bucket reductions travel while backward runs. `auto` overlaps where there is a
+/// network to wait for (ranks on several hosts) and not on one host, where both cores are busy
+/// computing and the MPI library makes progress only when polled, so overlapping slows the step.
+public enum OverlapChoice: String, CaseIterable, Sendable {
+    case auto
+    case on = "true"
+    case off = "false"
+
+    /// The decision for a job whose ranks do or do not span several hosts.
+    public func resolved(spansHosts: Bool) -> Bool {
+        switch self {
+        case .auto: return spansHosts
+        case .on: return true
+        case .off: return false
+        }
+    }
 }
 
 /// Where a run continues from.

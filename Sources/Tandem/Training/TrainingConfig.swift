@@ -88,13 +88,15 @@ public struct TrainingConfig: Equatable {
     public var earlyStopping: Int? = nil
     /// Compare parameter checksums across ranks every N steps (and at the end), so diverged weights stop the run.
     public var consistencyEvery = 200
-    /// Overlap the gradient allreduce with backward, reducing each bucket as soon as its gradients are done.
-    public var overlap = true
+    /// Overlap the gradient allreduce with backward, reducing each bucket as soon as its
+    /// gradients are done: `auto` where ranks span hosts.
+    public var overlap = OverlapChoice.auto
     /// Size of the allreduce's gradient buckets, in MiB.
     public var bucketMegabytes: Double = 1
     /// How gradients are summed: shared memory (ranks on one host share one copy of the model;
-    /// see `SharedArena`), MPI (bucketed allreduce overlapped with backward), or auto: shared
-    /// memory when every rank is on one host, MPI otherwise.
+    /// see `SharedArena`), MPI (bucketed allreduce overlapped with backward), hierarchical (shared
+    /// memory within each host, each rank's share across hosts), or auto: shared memory when every
+    /// rank is on one host, hierarchical when ranks span hosts and share them, MPI otherwise.
     public var reduce = ReductionChoice.auto
     /// BLAS threads per rank (nil: this host's cores divided by the ranks on it).
     public var threads: Int? = nil
@@ -234,7 +236,7 @@ public struct TrainingConfig: Equatable {
             ("--warmup", "\(warmupSteps)"), ("--step-every", "\(stepEvery)"), ("--gamma", "\(stepGamma)"),
             ("--clip-norm", text(clipNorm)), ("--seed", "\(seed)"), ("--shuffle", "\(shuffle)"), ("--dataset", dataset.rawValue),
             ("--train-subset", text(trainSubset)), ("--augment", augmentationText), ("--validation-split", "\(validationSplit)"),
-            ("--consistency-every", "\(consistencyEvery)"), ("--reduce", reduce.rawValue), ("--overlap", "\(overlap)"),
+            ("--consistency-every", "\(consistencyEvery)"), ("--reduce", reduce.rawValue), ("--overlap", overlap.rawValue),
             ("--bucket-mb", "\(bucketMegabytes)"), ("--stop-after", text(stopAfter)), ("--early-stopping", text(earlyStopping)),
             ("--log-every", "\(logEvery)"), ("--checkpoint-every", text(checkpointEvery)), ("--keep", "\(keepCheckpoints)"),
             ("--convolution", convolution?.rawValue ?? "auto"), ("--eval-every", text(evalEvery)), ("TrainingConfig.evaluateEveryEpoch", "\(evaluateEveryEpoch)"),

@@ -62,6 +62,11 @@ public final class TrainingStep {
     public let seed: UInt64
     /// Test hook: make this rank's gradient NaN at this step.
     public var injectNaN: (rank: Int, step: Int)? = nil
+    /// Benchmarks: records each step's forward and backward and when each unit finished.
+    public var layerTimeRecorder: LayerTimeRecorder? = nil
+    /// Benchmarks across emulated hosts: steps 1–3 wait as long as recorded compute took, the
+    /// rest of the step is real.
+    public var computeEmulation: ComputeEmulation? = nil
 
     private let probe = GradientHealthProbe()
     private let batchBuffer = BatchBuffer()
@@ -93,6 +98,17 @@ public final class TrainingStep {
         path.beginStep()
         collectives.reset()
 
+        if let emulation = computeEmulation {
+            // 1–3 emulated: no data, no loss, zero gradients, the recorded time.
+            emulation.forward(samples: indices.count)
+            t.forward = clock.lap()
+            try emulation.backward(samples: indices.count, model: model, path: path)
+            t.backward = clock.lap()
+            return try finish(step: step, timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
+                              shardLoss: LossResult(sum: 0, correct: 0), scored: Double(globalBatch * data.targetKind.scoredPerSample),
+                              measureHealth: measureHealth, learningRate: learningRate)
+        }
+
         // 1. This rank's shard (the targets are read inside, where they are valid).
         let draw = TrainingDraw(seed: seed, step: step, epoch: epoch, firstPosition: shardOffset)
         let shardLoss: LossResult = try batchBuffer.fill(from: data, indices: indices, draw: draw) { x, targets in
@@ -113,11 +129,28 @@ public final class TrainingStep {
         if let hook = injectNaN, hook.rank == communicator.rank, hook.step == step {
             gradOutput[flat: 0] = .nan   // as if the loss had overflowed on this rank alone
         }
-        try model.backward(gradOutput, collectives: collectives, unitDone: path.unitDone)
+        if let recorder = layerTimeRecorder {
+            recorder.beginBackward()
+            try model.backward(gradOutput, collectives: collectives) { unit in
+                recorder.unitDone(unit)
+                try path.unitDone(unit)
+            }
+        } else {
+            try model.backward(gradOutput, collectives: collectives, unitDone: path.unitDone)
+        }
         t.backward = clock.lap()
         t.layerCollectives = collectives.seconds
         t.forward -= collectivesInForward
         t.backward -= collectives.seconds - collectivesInForward
+        return try finish(step: step, timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
+                          shardLoss: shardLoss, scored: Double(globalBatch * data.targetKind.scoredPerSample),
+                          measureHealth: measureHealth, learningRate: learningRate)
+    }
+
+    /// Steps 4–6, after backward: the global gradient, rank 0's decision, the update.
+    private func finish(step: Int, timings: StepTimings, clock: Stopwatch, shardOffset: Int, globalBatch: Int,
+                        shardLoss: LossResult, scored: Double, measureHealth: Bool, learningRate: Float) throws -> StepOutcome {
+        var t = timings, clock = clock
 
         // 4. The global gradient, and the statistics (loss, correct, squared norm, and whether
         //    this rank was asked to stop) summed alongside.
@@ -133,11 +166,14 @@ public final class TrainingStep {
         t.clip = clock.lap()
 
         // 6. The update of what this rank owns, clipping as it goes; then the whole model.
-        if !decision.skip {
+        if let emulation = computeEmulation {
+            emulation.optimizer(elements: path.ownedRanges.reduce(0) { $0 + $1.count }, of: model.arena.count)
+        } else if !decision.skip {
             optimizer.step(model.arena, learningRate: learningRate, ranges: path.ownedRanges,
                            gradientScale: decision.gradientScale)
         }
         t.optimizer = clock.lap()
+        layerTimeRecorder?.endStep(forward: t.forward, backward: t.backward, optimizer: t.optimizer)
         try path.finishUpdate()
         t.allreduce += clock.lap()
 
@@ -152,7 +188,6 @@ public final class TrainingStep {
         t.allreduceSpan = p.span ?? t.allreduce
 
         let health = measureHealth ? probe.afterUpdate(model, gradientNorms: gradientNorms, decision: decision) : nil
-        let scored = Double(globalBatch * data.targetKind.scoredPerSample)
         return StepOutcome(loss: statistics[0] / scored, correct: Int(statistics[1]),
                            decision: decision, timings: t, health: health, stopRequested: statistics[3] > 0)
     }

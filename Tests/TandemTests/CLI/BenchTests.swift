@@ -69,6 +69,53 @@ final class BenchTests: XCTestCase {
         XCTAssertEqual(try split(one)["allreduce_exposed"] ?? 1, 0, accuracy: 0.01)
     }
 
+    /// The MPI path's overlap is a choice of the job's shape: `auto` overlaps only where ranks
+    /// span hosts, so on one host (both cores computing) it is off.
+    func testOverlapAutoIsOffOnOneHost() throws {
+        let auto = try bench(2, ["--reduce", "mpi"], steps: 5)
+        XCTAssertEqual(auto["overlap"] as? Bool, false, "\(auto)")
+        let forced = try bench(2, ["--reduce", "mpi", "--overlap", "true"], steps: 5)
+        XCTAssertEqual(forced["overlap"] as? Bool, true, "\(forced)")
+    }
+
+    /// `--record-layer-times` writes one rank's forward, backward, optimizer and per-unit times;
+    /// `--emulate-compute` replays them: the step then takes at least the recorded compute
+    /// (scaled to the shard), the report says it was emulated, and a file for another model is
+    /// refused with one line.
+    func testRecordedLayerTimesAreReplayed() throws {
+        let directory = TandemBinary.temporaryDirectory(self, "layer-times")
+        let file = directory + "/mlp.json"
+        let model = "mlp:784-256-128-10"
+        let recorded = try TandemBinary.run(["bench", "--model", model, "--global-batch", "64", "--steps", "10",
+                                             "--warmup-steps", "2", "--train-subset", "2000", "--record-layer-times", file], timeout: 120)
+        XCTAssertEqual(recorded.status, 0, recorded.summary)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        XCTAssertEqual(json["samples_per_rank"] as? Int, 64)
+        let done = try XCTUnwrap(json["unit_done_seconds"] as? [Double])
+        XCTAssertEqual(done.count, 5, "three Linear layers and two ReLUs: \(json)")
+        let forward = try XCTUnwrap(json["forward_seconds"] as? Double), backward = try XCTUnwrap(json["backward_seconds"] as? Double)
+        XCTAssertGreaterThan(forward, 0); XCTAssertGreaterThan(backward, 0)
+        XCTAssertGreaterThan(json["optimizer_seconds"] as? Double ?? 0, 0)
+        // Backward finishes the last unit first, and every unit within backward.
+        XCTAssertEqual(done, done.sorted(by: >), "\(done)")
+        XCTAssertTrue(done.allSatisfy { $0 <= backward + 1e-9 }, "\(done) vs \(backward)")
+
+        // Emulated, 2 ranks: each rank's shard is 64 of the global 128, as recorded.
+        let emulated = try bench(2, ["--reduce", "mpi", "--emulate-compute", file], model: model, steps: 10)
+        XCTAssertEqual(emulated["emulated_compute"] as? Bool, true)
+        let phases = try split(emulated)
+        XCTAssertGreaterThanOrEqual((phases["forward"] ?? 0) + 0.05, forward * 1e3 / 2, "a 32-sample shard of the 64 recorded: \(phases)")
+        XCTAssertGreaterThanOrEqual((phases["backward"] ?? 0) + (phases["allreduce_exposed"] ?? 0) + 0.05, backward * 1e3 / 2, "\(phases)")
+
+        let wrong = try TandemBinary.mpirun(2, ["bench", "--model", "mlp:784-64-10", "--global-batch", "64", "--steps", "2",
+                                                "--warmup-steps", "0", "--train-subset", "2000", "--emulate-compute", file], timeout: 120)
+        XCTAssertNotEqual(wrong.status, 0)
+        let lines = wrong.stderr.split(separator: "\n").filter { $0.hasPrefix("tandem:") }
+        XCTAssertEqual(lines.count, 1, wrong.summary)
+        XCTAssertTrue(lines.first?.contains("the layer times are for mlp:784-256-128-10") ?? false, wrong.summary)
+        XCTAssertFalse(wrong.looksLikeCrash, wrong.summary)
+    }
+
     /// `tandem bench --core-latency`: five positive round trips between cores 0 and 1 and their
     /// median, or, where this process cannot use two cores, a one-line error.
     func testCoreLatencyProbe() throws {

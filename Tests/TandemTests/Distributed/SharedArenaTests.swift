@@ -36,6 +36,23 @@ final class SharedArenaTests: XCTestCase {
         }
     }
 
+    /// The hierarchical path cuts every bucket, wherever it starts in the arena, into one part per
+    /// rank of a host: the parts of one bucket tile exactly that bucket, with inner ends on cache
+    /// lines where the bucket allows (rank 0's part once began at the arena's start, so its parts of later buckets
+    /// covered earlier buckets too).
+    func testSharesOfARangeAnywhereTileExactlyThatRange() {
+        for (range, ranks) in [(5_000..<9_000, 2), (37..<1_037, 3), (100..<117, 4), (0..<64, 2), (262_144..<524_288, 2)] {
+            let parts = (0..<ranks).map { SharedArena.share(of: [range], rank: $0, ranks: ranks) }
+            let pieces = parts.filter { !$0.isEmpty }
+            XCTAssertEqual(pieces.first?.lowerBound, range.lowerBound, "\(range) on \(ranks): \(parts)")
+            XCTAssertEqual(pieces.last?.upperBound, range.upperBound, "\(range) on \(ranks): \(parts)")
+            for (a, b) in zip(pieces, pieces.dropFirst()) {
+                XCTAssertEqual(a.upperBound, b.lowerBound, "\(range) on \(ranks): \(parts)")
+                XCTAssertTrue(b.lowerBound % CacheLine.floats == 0 || b.lowerBound == range.lowerBound, "\(range) on \(ranks): \(parts)")
+            }
+        }
+    }
+
     func testSlicesSumEveryRanksGradientsAndTheSharesMakeTheNorm() throws {
         let count = 1_003, ranks = 3
         let group = ThreadGroup(size: ranks)
