@@ -10,7 +10,9 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed steps.") var steps = 100
     @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmupSteps = 20
     @Flag(help: "Print one JSON object.") var json = false
-    @Flag(help: "Measure the allreduce alone, 8 bytes to 64 MB, and recommend a bucket size.") var allreduce = false
+    @Flag(help: "Measure the allreduce alone, 8 bytes to --allreduce-max-mb, and recommend a bucket size.") var allreduce = false
+    @Option(parsing: .unconditional, help: "The largest allreduce --allreduce measures, in MiB (slow links: less).")
+    var allreduceMaxMb: Double = 64
     @Flag(help: "Measure how long one cache line takes from core 0 to core 1 and back (run it without mpirun).")
     var coreLatency = false
     @Option(help: "Also write rank 0's forward, backward and per-layer times (medians over the timed steps) to this JSON file, for --emulate-compute.")
@@ -30,7 +32,10 @@ struct Bench: ParsableCommand {
         config.progress = false
         config.runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-bench-\(getpid())").path
         let (steps, warmup, json) = (self.steps, warmupSteps, self.json)
-        if allreduce { return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, json: json) }
+        guard allreduceMaxMb * 1_048_576 >= 8 else { throw ValidationError("--allreduce-max-mb must be at least 8 bytes' worth (got \(allreduceMaxMb))") }
+        if allreduce {
+            return Bench.allreduceSweep(simulatedRanks: options.simulateRanks, maxBytes: Int(allreduceMaxMb * 1_048_576), json: json)
+        }
         if coreLatency { return try Bench.coreRoundTrip(json: json) }
         if frontEnd {
             do { return try Bench.frontEndThroughput(json: json) } catch { Job.fail(error, rank: nil, size: 1) }
@@ -96,9 +101,9 @@ struct Bench: ParsableCommand {
         }
     }
 
-    static func allreduceSweep(simulatedRanks: Int?, json: Bool) {
+    static func allreduceSweep(simulatedRanks: Int?, maxBytes: Int, json: Bool) {
         Job.run(simulatedRanks: simulatedRanks) { communicator in
-            let points = try AllreduceBenchmark.measure(communicator)
+            let points = try AllreduceBenchmark.measure(communicator, maxBytes: maxBytes)
             guard communicator.isRoot else { return }
             let bucket = AllreduceBenchmark.recommendedBucketBytes(points)
             if json {

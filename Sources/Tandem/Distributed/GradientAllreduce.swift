@@ -13,7 +13,7 @@ public final class GradientAllreduce {
     public let communicator: Communicator
     /// The parameter arena whose gradients are summed.
     public let arena: ParameterArena
-    /// Whether buckets are reduced during backward (non-blocking) or all at once in `finish`.
+    /// Whether buckets are reduced during backward (non-blocking) or one after another in `finish`.
     public let overlap: Bool
     /// Arena ranges, in the order they are reduced (last layers first).
     public let buckets: [Range<Int>]
@@ -74,15 +74,13 @@ public final class GradientAllreduce {
             firstStart = nil
         }
         guard communicator.size > 1 else { return }
-        if overlap {
-            for request in pending { try request.wait() }
-            // Buckets not yet started (a layer never reported) are reduced now.
-            for bucket in started..<buckets.count {
-                let range = buckets[bucket]
-                try communicator.allreduceSum(UnsafeMutableBufferPointer(start: arena.gradients + range.lowerBound, count: range.count))
-            }
-        } else {
-            try communicator.allreduceSum(arena.gradientBuffer)
+        for request in pending { try request.wait() }
+        // Buckets not started during backward (all of them without overlap) are reduced now,
+        // one bucket at a time: single reductions of several MB run slower than bucket-sized
+        // ones, here and over slow links (see `bench --allreduce`).
+        for bucket in started..<buckets.count {
+            let range = buckets[bucket]
+            try communicator.allreduceSum(UnsafeMutableBufferPointer(start: arena.gradients + range.lowerBound, count: range.count))
         }
     }
 

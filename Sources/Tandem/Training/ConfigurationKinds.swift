@@ -54,8 +54,11 @@ public enum ReductionChoice: String, CaseIterable, Sendable {
 /// network to wait for (ranks on several hosts) and not on one host, where both cores are busy
 /// computing and the MPI library makes progress only when polled, so overlapping slows the step.
 public enum OverlapChoice: String, CaseIterable, Sendable {
+    /// Overlap where the ranks span hosts.
     case auto
+    /// Always overlap (`--overlap true`).
     case on = "true"
+    /// Never overlap (`--overlap false`).
     case off = "false"
 
     /// The decision for a job whose ranks do or do not span several hosts.

@@ -20,19 +20,22 @@ public struct LayerTimes: Codable, Equatable {
     public var unitNames: [String]
     /// The optimizer's update of the whole model, in seconds.
     public var optimizerSeconds: Double
+    /// Each unit's own parameters (forward order): with `unitDoneSeconds`, when which share of
+    /// the gradient is ready to travel (what a cost model of overlap needs).
+    public var unitParameters: [Int]
 
     /// Times for `model`, measured with `samplesPerRank` samples on the rank.
     public init(model: String, samplesPerRank: Int, forwardSeconds: Double, backwardSeconds: Double,
-                unitDoneSeconds: [Double], unitNames: [String], optimizerSeconds: Double) {
+                unitDoneSeconds: [Double], unitNames: [String], optimizerSeconds: Double, unitParameters: [Int]) {
         self.model = model; self.samplesPerRank = samplesPerRank; self.forwardSeconds = forwardSeconds
         self.backwardSeconds = backwardSeconds; self.unitDoneSeconds = unitDoneSeconds; self.unitNames = unitNames
-        self.optimizerSeconds = optimizerSeconds
+        self.optimizerSeconds = optimizerSeconds; self.unitParameters = unitParameters
     }
 
     enum CodingKeys: String, CodingKey {
         case model, samplesPerRank = "samples_per_rank", forwardSeconds = "forward_seconds"
         case backwardSeconds = "backward_seconds", unitDoneSeconds = "unit_done_seconds", unitNames = "unit_names"
-        case optimizerSeconds = "optimizer_seconds"
+        case optimizerSeconds = "optimizer_seconds", unitParameters = "unit_parameters"
     }
 
     /// Reads a file written by `write(to:)`; a one-line `DataError` names what is wrong with it.
@@ -46,7 +49,8 @@ public struct LayerTimes: Codable, Equatable {
         }
         let all = [times.forwardSeconds, times.backwardSeconds, times.optimizerSeconds] + times.unitDoneSeconds
         guard times.samplesPerRank > 0, all.allSatisfy({ $0.isFinite && $0 >= 0 }),
-              times.unitDoneSeconds.count == times.unitNames.count else {
+              times.unitDoneSeconds.count == times.unitNames.count, times.unitParameters.count == times.unitNames.count,
+              times.unitParameters.allSatisfy({ $0 >= 0 }) else {
             throw DataError(path, "layer times must be finite and non-negative, one per unit, for at least one sample")
         }
         return times
@@ -90,6 +94,7 @@ public final class LayerTimeRecorder {
         LayerTimes(model: spec, samplesPerRank: samplesPerRank, forwardSeconds: steps.map(\.forward).median,
                    backwardSeconds: steps.map(\.backward).median,
                    unitDoneSeconds: current.indices.map { unit in steps.map { $0.units[unit] }.median },
-                   unitNames: model.units.map(\.name), optimizerSeconds: steps.map(\.optimizer).median)
+                   unitNames: model.units.map(\.name), optimizerSeconds: steps.map(\.optimizer).median,
+                   unitParameters: model.units.map(\.range.count))
     }
 }
