@@ -80,12 +80,18 @@ extension TwoHostTests {
     /// MPIEquivalenceTests), so the bound can be the MLP's.
     func testHierarchicalPathTrainsTheCNNLikeOneProcess() throws {
         let cnn = ["--model", "cnn", "--convolution", "im2col", "--train-subset", "2000"]
+        // Half the MLP's global batch: 16 samples per rank, still 13 buckets a step.
+        func arguments(_ run: String) -> [String] {
+            var words = trainingArguments(run) + cnn
+            if let i = words.firstIndex(of: "--global-batch") { words[i + 1] = "64" }
+            return words
+        }
         let singleRun = TandemBinary.temporaryDirectory(self, "single")
-        let single = try TandemBinary.run(trainingArguments(singleRun) + cnn, timeout: 180)
+        let single = try TandemBinary.run(arguments(singleRun), timeout: 180)
         XCTAssertEqual(single.status, 0, single.summary)
         let oneProcess = try outcome(singleRun)
         let run = TandemBinary.temporaryDirectory(self, "hierarchical")
-        _ = try clusterRun(hosts: 2, ranksPerHost: 2, trainingArguments(run) + cnn + ["--reduce", "hierarchical"])
+        _ = try clusterRun(hosts: 2, ranksPerHost: 2, arguments(run) + ["--reduce", "hierarchical"])
         let twoByTwo = try outcome(run)
         XCTAssertEqual(twoByTwo.reduce, "hierarchical")
         assertClose(twoByTwo, oneProcess, "CNN, 2 hosts × 2 ranks, vs one process")

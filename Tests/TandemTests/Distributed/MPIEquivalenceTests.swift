@@ -40,7 +40,8 @@ final class MPIEquivalenceTests: XCTestCase {
         for batch in [128, 130] {
             let one = try train(ranks: 1, globalBatch: batch)
             XCTAssertLessThan(one.losses.last!, one.losses.first! * 0.8, "training must move the weights")
-            for ranks in [2, 3, 4] {
+            // Four ranks (two per core) once, at the batch that does not divide evenly.
+            for ranks in batch == 130 ? [2, 3, 4] : [2, 3] {
                 // The default same-host path (shared arena) and the MPI allreduce path.
                 let mpi = try train(ranks: ranks, globalBatch: batch)
                 assertClose(mpi, one, "mpirun -np \(ranks), batch \(batch)")
