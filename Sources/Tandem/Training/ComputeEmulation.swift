@@ -3,9 +3,10 @@ import Foundation
 /// A rank's compute replaced by waiting: forward takes as long as the recorded forward did,
 /// backward hands each unit to the gradient path when the recorded backward finished it (both
 /// scaled to this rank's shard), and the optimizer takes its recorded time for the part of the
-/// model this rank updates. The communication, and the gradient paths' own summing, stay real. While it waits, the rank lets the
-/// reductions in flight progress, as a rank with a core to spare for communication would
-/// (a real rank polls only between layers; see docs/cluster-emulation.md).
+/// model this rank updates. The communication, and the gradient paths' own summing, stay real.
+/// While it waits, the rank lets the reductions in flight progress, as a rank with a core to
+/// spare for communication would (a real rank polls only between layers; see
+/// docs/cluster-emulation.md).
 ///
 /// It lets 8–16 ranks share two cores and still show how their communication overlaps with
 /// compute. Gradients are zero: the values do not matter to the time a reduction takes.

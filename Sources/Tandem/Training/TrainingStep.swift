@@ -104,7 +104,7 @@ public final class TrainingStep {
             t.forward = clock.lap()
             try emulation.backward(samples: indices.count, model: model, path: path)
             t.backward = clock.lap()
-            return try finish(step: step, timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
+            return try finish(timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
                               shardLoss: LossResult(sum: 0, correct: 0), scored: Double(globalBatch * data.targetKind.scoredPerSample),
                               measureHealth: measureHealth, learningRate: learningRate)
         }
@@ -142,13 +142,13 @@ public final class TrainingStep {
         t.layerCollectives = collectives.seconds
         t.forward -= collectivesInForward
         t.backward -= collectives.seconds - collectivesInForward
-        return try finish(step: step, timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
+        return try finish(timings: t, clock: clock, shardOffset: shardOffset, globalBatch: globalBatch,
                           shardLoss: shardLoss, scored: Double(globalBatch * data.targetKind.scoredPerSample),
                           measureHealth: measureHealth, learningRate: learningRate)
     }
 
     /// Steps 4–6, after backward: the global gradient, rank 0's decision, the update.
-    private func finish(step: Int, timings: StepTimings, clock: Stopwatch, shardOffset: Int, globalBatch: Int,
+    private func finish(timings: StepTimings, clock: Stopwatch, shardOffset: Int, globalBatch: Int,
                         shardLoss: LossResult, scored: Double, measureHealth: Bool, learningRate: Float) throws -> StepOutcome {
         var t = timings, clock = clock
 
