@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tandem
 
 @main
 struct TandemCommand: ParsableCommand {
@@ -16,6 +17,7 @@ struct TandemCommand: ParsableCommand {
     /// Like ArgumentParser's own entry point, except that a mistyped command line ends in one
     /// line, `tandem: error: …`, as every other error does (help and version print as usual).
     static func main() {
+        BLASCore.useTunedKernels()
         do {
             var command = try parseAsRoot()
             try command.run()

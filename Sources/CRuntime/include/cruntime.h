@@ -72,4 +72,10 @@ static inline tandem_watch_state tandem_watch_snapshot(tandem_watch_state *s) {
    must not wait for the training thread (stuck in a collective) to unwind. */
 void tandem_write_and_exit(const char *line, int code);
 
+/* ---- The processor's vector units ---------------------------------------------------------
+   Whether the CPU and the operating system support AVX2 with FMA, and AVX-512 (F, DQ, BW, VL:
+   what OpenBLAS's SkylakeX kernels use); 1 or 0. For choosing OpenBLAS's kernels (BLASCore). */
+int tandem_cpu_has_avx2_fma(void);
+int tandem_cpu_has_avx512(void);
+
 #endif

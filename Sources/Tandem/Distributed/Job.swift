@@ -13,8 +13,13 @@ public enum Job {
     /// one-line error (prefixed with the rank when there are several) and exits non-zero.
     /// Under `mpirun`, a collective that waits longer than `collectiveTimeout` seconds ends the
     /// job with a line naming the ranks that did not arrive (nil or 0: wait forever).
+    ///
+    /// First of all, where OpenBLAS fell back to generic kernels on this processor, it restarts
+    /// the program once with the right ones (`BLASCore.useTunedKernels`): work done before
+    /// `Job.run` runs again then.
     public static func run(simulatedRanks: Int?, collectiveTimeout: Double? = 300,
                            _ body: @escaping (Communicator) throws -> Void) {
+        BLASCore.useTunedKernels()
         // Past a file-size limit, a write should fail with EFBIG (reported, old checkpoints
         // intact) rather than kill the process with SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
