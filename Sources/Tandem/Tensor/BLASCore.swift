@@ -16,6 +16,9 @@ public enum BLASCore {
     /// The kernel set OpenBLAS runs in this process: "Haswell", "Zen", "SkylakeX", "Prescott", ….
     public static var name: String { String(cString: openblas_get_corename()) }
 
+    /// Whether this process runs one of OpenBLAS's AVX-512 kernel sets.
+    public static let hasAVX512Kernels = ["skylakex", "cooperlake", "sapphirerapids"].contains(name.lowercased())
+
     /// OpenBLAS's kernel sets that use AVX2 with FMA or wider vectors.
     private static let vectorCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"]
 

@@ -22,7 +22,7 @@ public enum Kernels {
         // convolution's input-gradient product, 8.7 vs 8.2 ms for its dense layer's weight
         // gradient); clearing C here and accumulating onto it (beta = 1) gives the same result.
         var beta = beta
-        if beta == 0 {
+        if beta == 0 && !clearsOutputItself {
             if ldc == n { c.update(repeating: 0, count: m * n) } else { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             beta = 1
         }
@@ -32,6 +32,10 @@ public enum Kernels {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
                     beta, c, Int32(ldc))
     }
+
+    /// Whether OpenBLAS writes C for beta = 0 without a clearing pass of its own: its AVX-512
+    /// kernel sets have small-matrix kernels that store the product straight into C.
+    static let clearsOutputItself = BLASCore.hasAVX512Kernels
 
     /// The number of threads OpenBLAS uses for every product in this process.
     public static var blasThreads: Int {
