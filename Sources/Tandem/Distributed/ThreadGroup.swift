@@ -74,7 +74,10 @@ public final class ThreadGroup {
             arrived = 0; generation += 1; condition.broadcast()
         } else {
             while generation == myGeneration && !failed { condition.wait() }
-            if failed { throw GroupFailed() }
+            // A barrier that every rank reached has completed, even if a rank that left it
+            // first has failed since (a rank that stops after the step's last collective
+            // must not turn rank 0's checkpoint into a failure).
+            if generation == myGeneration { throw GroupFailed() }
         }
     }
 
