@@ -50,7 +50,9 @@ struct Bench: ParsableCommand {
                         throw DataError(emulate, "the layer times are for \(times.model) (\(times.unitNames.count) layers), "
                                         + "not for this model, \(config.model) (\(trainer.model.units.count) layers)")
                     }
-                    trainer.step.computeEmulation = ComputeEmulation(times: times)
+                    let emulation = ComputeEmulation(times: times)
+                    trainer.step.computeEmulation = emulation
+                    MPICommunicator.sleepingWaitInterval = emulation.pollInterval
                 }
             }
             let report = try Benchmark.measure(trainer, warmup: warmup, steps: steps, recordLayerTimes: record)

@@ -10,6 +10,9 @@ import Foundation
 ///
 /// It lets 8–16 ranks share two cores and still show how their communication overlaps with
 /// compute. Gradients are zero: the values do not matter to the time a reduction takes.
+/// `tandem bench --emulate-compute` also has the ranks wait for their reductions by testing
+/// and sleeping (`MPICommunicator.sleepingWaitInterval`), so that waiting ranks leave the
+/// cores to the emulated links.
 public struct ComputeEmulation {
     /// The recorded one-rank times.
     public let times: LayerTimes
