@@ -15,19 +15,14 @@ Optimizer: `tandem bench`'s default, AdamW(lr 1e-3, betas 0.9/0.999, eps 1e-8, w
 
 Rank 0 prints one JSON line. Tooling only; not part of Tandem's tests.
 """
-import argparse
-import json
 import math
 import os
-import socket
-import statistics
-import time
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
+
+import harness
 
 LAYERS, HEADS, DIM, CONTEXT, VOCAB = 4, 4, 128, 128, 256
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data", "shakespeare.txt")
@@ -101,12 +96,6 @@ class GPT(nn.Module):
         return self.lm_head(self.transformer.ln_f(x))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def load_bytes():
     if os.path.exists(DATA):
         with open(DATA, "rb") as f:
@@ -117,20 +106,8 @@ def load_bytes():
 
 
 def run(rank, args):
-    world = args.ranks
-    distributed = world > 1
-    threads = 1 if distributed else args.threads
-    torch.set_num_threads(threads)
-    if distributed:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}", rank=rank, world_size=world)
-    torch.manual_seed(42)
-    model = GPT()
-    n_params = sum(p.numel() for p in model.parameters())
-    if distributed:
-        model = nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-
-    local_batch = args.global_batch // world
+    threads = harness.start(rank, args)
+    local_batch = args.global_batch // args.ranks
     data = load_bytes()
     generator = torch.Generator().manual_seed(1000 + rank)
     offsets = torch.arange(CONTEXT + 1)
@@ -140,53 +117,14 @@ def run(rank, args):
         window = data[starts[:, None] + offsets]
         return window[:, :-1], window[:, 1:]
 
-    times = []
-    model.train()
-    for step in range(args.warmup + args.steps):
-        started = time.perf_counter()
-        x, y = batch()
-        optimizer.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, VOCAB), y.reshape(-1))
-        loss.backward()
-        optimizer.step()
-        elapsed = time.perf_counter() - started
-        if step >= args.warmup:
-            times.append(elapsed)
+    def loss_of(logits, y):
+        return F.cross_entropy(logits.view(-1, VOCAB), y.reshape(-1))
 
-    if rank == 0:
-        median = statistics.median(times)
-        print(json.dumps({
-            "model": "gpt", "ranks": world, "threads": threads, "global_batch": local_batch * world,
-            "step_ms_median": round(median * 1e3, 3),
-            "samples_per_second": round(local_batch * world / median, 2),
-            "tokens_per_second": round(local_batch * world * CONTEXT / median, 1),
-            "parameters": n_params, "loss": round(loss.item(), 4), "torch": torch.__version__,
-        }), flush=True)
-    if distributed:
-        dist.destroy_process_group()
+    harness.train_and_report(rank, args, "gpt", GPT(), batch, loss_of, threads, tokens_per_sample=CONTEXT)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ranks", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1, help="threads of the single process (--ranks 1 only)")
-    parser.add_argument("--global-batch", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=50)
-    args = parser.parse_args()
-    if args.ranks < 1 or args.steps < 1 or args.warmup < 0 or args.threads < 1:
-        parser.error("--ranks, --threads and --steps must be at least 1, --warmup at least 0")
-    if args.ranks > 1 and args.threads != 1:
-        parser.error("--threads applies to --ranks 1 only (each DDP rank runs one thread)")
-    if args.global_batch % args.ranks:
-        parser.error(f"--global-batch {args.global_batch} does not split evenly over {args.ranks} ranks")
-    if args.ranks == 1:
-        run(0, args)
-    else:
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-        args.port = free_port()
-        mp.spawn(run, args=(args,), nprocs=args.ranks, join=True)
+    harness.launch(run, harness.parse(__doc__, 32))
 
 
 if __name__ == "__main__":
