@@ -16,11 +16,14 @@ public enum BLASCore {
     /// The kernel set OpenBLAS runs in this process: "Haswell", "Zen", "SkylakeX", "Prescott", ….
     public static var name: String { String(cString: openblas_get_corename()) }
 
-    /// Whether this process runs one of OpenBLAS's AVX-512 kernel sets.
-    public static let hasAVX512Kernels = ["skylakex", "cooperlake", "sapphirerapids"].contains(name.lowercased())
+    /// OpenBLAS's kernel sets that use AVX-512, by lower-case name.
+    private static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
 
     /// OpenBLAS's kernel sets that use AVX2 with FMA or wider vectors.
-    private static let vectorCores: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"]
+    private static let vectorCores = avx512Cores.union(["haswell", "zen"])
+
+    /// Whether this process runs one of OpenBLAS's AVX-512 kernel sets.
+    public static let hasAVX512Kernels = avx512Cores.contains(name.lowercased())
 
     /// The kernel set to ask OpenBLAS for instead of `current`, or nil when `current` already
     /// uses the processor's vector units (or the processor has none that a set could use).
