@@ -21,17 +21,21 @@ double tandem_sum_slices(float *dest, const float *const *sources, int source_co
 void tandem_gather_bytes(const unsigned char *data, const long *rows, long count, long features, float scale,
                          float *out);
 
+/* The rows of a stride-2 im2col (stride2.c): out[j] = in[2j], and out[2j] += in[j], for j < n. */
+void tandem_copy_even(const float *in, float *out, long n);
+void tandem_add_to_even(const float *in, float *out, long n);
+
 /* Batch normalisation over one row of n values (a sample's channel; see batchnorm.c), with
-   x-hat = x * scale + shift. sums: *sum += Σ a and *dot += Σ a * (b * scale + shift) in double,
-   a taken as zero wherever mask (when given) is not positive. normalise: y = x-hat * gamma + beta
-   (then max(., 0) when relu). input_gradient: dx = k * (dy - meanDy - x-hat * meanProjected),
-   dy taken as zero wherever mask (when given) is not positive. */
-void tandem_batchnorm_sums(const float *a, const float *b, float scale, float shift, const float *mask, long n,
-                           double *sum, double *dot);
+   x-hat = x * scale + shift. sums: *sum += Σ a and *dot += Σ a * (b * scale + shift) in double.
+   normalise: y = x-hat * gamma + beta (then max(., 0) when relu). input_gradient: dx = k * (dy -
+   meanDy - x-hat * meanProjected). When `gated` (a fused ReLU), a and dy are taken as zero
+   wherever x-hat * gamma + beta (of b and x) is not positive: where the ReLU's output was zero. */
+void tandem_batchnorm_sums(const float *a, const float *b, float scale, float shift, int gated, float gamma, float beta,
+                           long n, double *sum, double *dot);
 void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
                                 float *y);
-void tandem_batchnorm_input_gradient(const float *dy, const float *mask, const float *x, long n, float scale, float shift,
-                                     float k, float meanDy, float meanProjected, float *dx);
+void tandem_batchnorm_input_gradient(const float *dy, const float *x, long n, float scale, float shift, int gated,
+                                     float gamma, float beta, float k, float meanDy, float meanProjected, float *dx);
 
 /* Winograd F(4x4, r x r) for a stride-1 convolution with r = 5 or 3, the first argument `r` of
    the kernels below (see winograd.c for the algebra and the layouts,

@@ -22,6 +22,12 @@
 /// BLAS to run near its peak (e.g. 64 × 1176 × 800 for the second `cnn` convolution). When one slice holds the whole
 /// batch, backward reuses the forward's columns instead of unfolding again.
 ///
+/// Training lets a shard whose columns fit in four times the limit go in one slice for that
+/// reason: unfolding again cost more than the larger slice. The resnet's 16 → 32 stride-2
+/// convolution (1.8 M floats of columns at 64 samples a rank) spent 9.1 ms in backward with two
+/// slices and 7.2 ms with one (`tandem bench --model resnet --global-batch 64 --threads 1
+/// --record-layer-times`, three runs each); evaluation, which has no backward, keeps the limit.
+///
 /// A stride-1 5×5 or 3×3 convolution over eight or more channels runs Winograd's F(4×4, 5×5)
 /// or F(4×4, 3×3) instead (`WinogradConvolution`: 4 multiplies per output pixel and channel
 /// pair instead of 25, 2.25 instead of 9); `algorithm` can force either method where both apply.
@@ -68,6 +74,8 @@ public final class Conv2D: FusingLayer {
     private let gradInput = FloatBuffer()
     /// True while `columns` holds the im2col of the whole last input (one slice), so backward can use it.
     private var columnsHoldInput = false
+    /// Samples per slice in the last forward pass; backward slices alike (the workspaces fit them).
+    private var forwardSlice = 1
     /// Set when a ReLU follows this convolution (`fuse(with:)`): the ReLU is applied in the
     /// reorder pass of forward and its mask in the reorder pass of backward, which saves two
     /// passes over a CNN's largest activations (the ReLU layer then passes values through).
@@ -136,9 +144,11 @@ public final class Conv2D: FusingLayer {
         activation.isFusedIntoPrevious = true
     }
 
-    /// Samples per matrix product: as many as fit the workspace limit (at least one).
-    private func slice(_ g: WindowGeometry, batch: Int) -> Int {
+    /// Samples per matrix product: as many as fit the workspace limit (at least one), or the
+    /// whole batch in training when it fits in four times the limit (see the type's notes).
+    private func slice(_ g: WindowGeometry, batch: Int, training: Bool) -> Int {
         let perSample = max(g.patchSize, outChannels) * g.outputPlane
+        if training && batch * perSample <= 4 * workspaceLimit { return batch }
         return max(1, min(batch, workspaceLimit / perSample))
     }
 
@@ -155,7 +165,8 @@ public final class Conv2D: FusingLayer {
             return y
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
-        let step = slice(g, batch: batch)
+        let step = slice(g, batch: batch, training: context.training)
+        forwardSlice = step
         reserveWorkspaces(g, samples: step)
         for first in Swift.stride(from: 0, to: batch, by: step) {
             let count = min(step, batch - first), width = count * plane
@@ -180,7 +191,7 @@ public final class Conv2D: FusingLayer {
             return dx
         }
         let batch = input.batch, plane = g.outputPlane, patch = g.patchSize
-        let step = slice(g, batch: batch)
+        let step = forwardSlice
         // Another user of these parameters may have written their gradients this step already.
         let addToWeight = weight.gradientAccumulates(), addToBias = bias?.gradientAccumulates() ?? false
         for first in Swift.stride(from: 0, to: batch, by: step) {

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Turning a convolution into one matrix product, and back.
 ///
 /// `unfold` (im2col) lays every window of N samples side by side as the columns of one matrix:
@@ -13,7 +15,7 @@
 /// so the inner loops are plain copies of Wo values with no bounds tests: for stride 1 each
 /// is a few eight-lane moves. The loops visit one input plane at a time and handle all its
 /// k·k taps while it sits in L1; the column matrix is then written (read) as k·k sequential
-/// streams.
+/// streams. Stride 2 (the resnet's downsampling) has vector kernels of its own (`stride2.c`).
 enum Im2Col {
     /// padded[n, c] = x[n, c] surrounded by `padding` zeros on every side.
     static func pad(_ x: UnsafePointer<Float>, samples count: Int, geometry g: WindowGeometry,
@@ -57,6 +59,8 @@ enum Im2Col {
         forEachWindowRow(samples: count, geometry: g) { from, to in
             if s == 1 {
                 copy(padded + from, to: cols + to, count: outWidth)
+            } else if s == 2 {
+                tandem_copy_even(padded + from, cols + to, outWidth)
             } else {
                 for ow in 0..<outWidth { cols[to + ow] = padded[from + ow * s] }
             }
@@ -71,6 +75,8 @@ enum Im2Col {
         forEachWindowRow(samples: count, geometry: g) { to, from in
             if s == 1 {
                 add(cols + from, to: paddedGradient + to, count: outWidth)
+            } else if s == 2 {
+                tandem_add_to_even(cols + from, paddedGradient + to, outWidth)
             } else {
                 for ow in 0..<outWidth { paddedGradient[to + ow * s] += cols[from + ow] }
             }

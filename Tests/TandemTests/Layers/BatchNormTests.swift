@@ -75,15 +75,17 @@ final class BatchNormTests: XCTestCase {
     /// A ReLU after batch normalisation is applied by the normalisation itself (one pass fewer
     /// each way). Finite differences cannot check it here (the normalised values sit around the
     /// kink), so it is compared with the same ReLU done separately: a leaky ReLU of slope 0 is
-    /// the same function and is never fused. Forward, parameter and input gradients agree exactly.
+    /// the same function and is never fused. Forward, parameter and input gradients agree exactly:
+    /// the fused backward recomputes the ReLU's gate from the input, and it must be the forward's.
+    /// Rows of 81 values run both the vector loops of `batchnorm.c` and their scalar tails.
     func testFusedReLUGivesTheSameValuesAndGradientsAsASeparateOne() throws {
         func run(_ relu: Activation) throws -> (y: [Float], gradients: [Float], dx: [Float], fused: Bool) {
             let norm = BatchNorm(3)
-            let model = try Model([norm, relu, Flatten(), Linear(48, 4)], inputShape: [3, 4, 4])
+            let model = try Model([norm, relu, Flatten(), Linear(243, 4)], inputShape: [3, 9, 9])
             model.initializeParameters(seed: 5)
             var rng = SplitMix64(seed: 9)
             model.arena.setValues((0..<model.arena.count).map { _ in rng.uniform(-1, 1) })
-            let y = try model.forward(randomInput([5, 3, 4, 4]), context: ForwardContext(training: true))
+            let y = try model.forward(randomInput([5, 3, 9, 9]), context: ForwardContext(training: true))
             let dy = randomInput(y.shape, seed: 4)
             let dx = try model.backward(dy, needsInputGradient: true)!
             return (y.scalars, model.arena.gradientArray, dx.scalars, norm.appliesReLU)

@@ -105,6 +105,31 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Stride 2 moves eight values of a row at a time (`stride2.c`) once rows are longer than a
+    /// vector: output rows of 14 (the resnet's 28 → 14), 19 and 1×1 windows, checked both ways.
+    func testStrideTwoRowsLongerThanAVectorMatchDirectFormulas() throws {
+        var rng = TestRandom(seed: 3)
+        for (width, k, pad) in [(28, 3, 1), (37, 3, 1), (40, 1, 0)] {
+            let p = Problem(batch: 2, inChannels: 2, outChannels: 3, height: 5, width: width, kernel: k, stride: 2, padding: pad)
+            let (model, conv) = try makeLayer(p, algorithm: .im2col)
+            let params = rng.floats(model.arena.count)
+            model.arena.setValues(params)
+            let w = Array(params[0..<p.weightCount]), b = Array(params[p.weightCount...])
+            let x = rng.floats(p.batch * p.inChannels * p.height * p.width)
+            let y = try model.forward(Tensor(shape: [p.batch, p.inChannels, p.height, p.width], values: x),
+                                      context: ForwardContext(training: true))
+            let label = "width \(width) k\(k)"
+            XCTAssertGreaterThan(p.outWidth, 8, label)
+            assertClose(y.scalars, p.forward(x: x, w: w, bias: b), relative: 1e-5, label)
+            let dy = rng.floats(p.batch * p.outChannels * p.outHeight * p.outWidth)
+            let dx = try conv.backward(Tensor(shape: [p.batch, p.outChannels, p.outHeight, p.outWidth], values: dy),
+                                       needsInputGradient: true)
+            let (dwExpected, dbExpected, dxExpected) = p.backward(x: x, w: w, dy: dy)
+            assertClose(model.arena.gradientArray, dwExpected + dbExpected, relative: 1e-5, label)
+            assertClose(dx?.scalars ?? [], dxExpected, relative: 1e-5, label)
+        }
+    }
+
     func testBackwardOverwritesGradientsAndCanSkipInputGradient() throws {
         var rng = TestRandom(seed: 3)
         let p = Problem(batch: 2, inChannels: 2, outChannels: 3, height: 5, width: 5, kernel: 3, stride: 1, padding: 1)
