@@ -1,3 +1,4 @@
+import CRuntime
 import Foundation
 
 /// N simulated ranks as threads of one process, with in-memory collectives.
@@ -65,20 +66,37 @@ public final class ThreadGroup {
         condition.lock(); failed = true; condition.broadcast(); condition.unlock()
     }
 
+    /// The last completed generation, for waiting ranks to watch without taking the lock.
+    private let completed: UnsafeMutablePointer<Int64> = {
+        let p = UnsafeMutablePointer<Int64>.allocate(capacity: 1); p.initialize(to: 0); return p
+    }()
+    /// How long a rank watches for the others before it sleeps on the condition.
+    static let spinNanoseconds: Int64 = 200_000
+
     func barrier() throws {
-        condition.lock(); defer { condition.unlock() }
-        if failed { throw GroupFailed() }
+        condition.lock()
+        if failed { condition.unlock(); throw GroupFailed() }
         let myGeneration = generation
         arrived += 1
         if arrived == size {
-            arrived = 0; generation += 1; condition.broadcast()
-        } else {
-            while generation == myGeneration && !failed { condition.wait() }
-            // A barrier that every rank reached has completed, even if a rank that left it
-            // first has failed since (a rank that stops after the step's last collective
-            // must not turn rank 0's checkpoint into a failure).
-            if generation == myGeneration { throw GroupFailed() }
+            arrived = 0; generation += 1
+            tandem_atomic_store(completed, Int64(generation))
+            condition.broadcast(); condition.unlock()
+            return
         }
+        condition.unlock()
+        // The others usually arrive within microseconds (a batch-norm layer's sums, twice a
+        // layer each step); sleeping on the condition and being woken took tens of them, most
+        // of a resnet step's collective time with simulated ranks. So watch a while, yielding
+        // the core to a rank that may need it, and only then sleep.
+        let deadline = tandem_monotonic_ns() + Self.spinNanoseconds
+        while tandem_atomic_load(completed) == Int64(myGeneration) && tandem_monotonic_ns() < deadline { sched_yield() }
+        condition.lock(); defer { condition.unlock() }
+        while generation == myGeneration && !failed { condition.wait() }
+        // A barrier that every rank reached has completed, even if a rank that left it
+        // first has failed since (a rank that stops after the step's last collective
+        // must not turn rank 0's checkpoint into a failure).
+        if generation == myGeneration { throw GroupFailed() }
     }
 
     fileprivate func publish(_ rank: Int, _ pointer: UnsafeMutableRawPointer?) {
@@ -122,7 +140,10 @@ public final class ThreadGroup {
     /// so "shared memory" is ordinary memory whose addresses every rank learns).
     private var sharedAllocations: [UnsafeMutableRawPointer] = []
 
-    deinit { for allocation in sharedAllocations { allocation.deallocate() } }
+    deinit {
+        for allocation in sharedAllocations { allocation.deallocate() }
+        completed.deallocate()
+    }
 
     fileprivate func sharedMemory(floats: Int, rank: Int) throws -> SharedMemory {
         let bytes = CacheLine.roundUp(max(floats, 1)) * MemoryLayout<Float>.size
