@@ -59,6 +59,28 @@ void tandem_batchnorm_sums(const float *a, const float *b, float scale, float sh
     *dot += products;
 }
 
+/* Σ x and Σ x² of one row, the forward's statistics: the sums above with a = b and x-hat = x,
+   converting each value to double once instead of twice (the conversions are most of this
+   pass's work). The same adds in the same order, so the same sums. */
+void tandem_batchnorm_moments(const float *x, long n, double *sum, double *squares) {
+    v4d s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0, d0 = s0, d1 = s0, d2 = s0, d3 = s0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v4d w0 = widen(load4(x + i)), w1 = widen(load4(x + i + 4)), w2 = widen(load4(x + i + 8)), w3 = widen(load4(x + i + 12));
+        s0 += w0; s1 += w1; s2 += w2; s3 += w3;
+        d0 += w0 * w0; d1 += w1 * w1; d2 += w2 * w2; d3 += w3 * w3;
+    }
+    v4d s = (s0 + s1) + (s2 + s3), d = (d0 + d1) + (d2 + d3);
+    double total = (s[0] + s[1]) + (s[2] + s[3]), products = (d[0] + d[1]) + (d[2] + d[3]);
+    for (; i < n; i++) {
+        double v = x[i];
+        total += v;
+        products += v * v;
+    }
+    *sum += total;
+    *squares += products;
+}
+
 void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
                                 float *y) {
     if (relu) {

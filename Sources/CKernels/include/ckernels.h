@@ -32,6 +32,8 @@ void tandem_add_to_even(const float *in, float *out, long n);
    wherever x-hat * gamma + beta (of b and x) is not positive: where the ReLU's output was zero. */
 void tandem_batchnorm_sums(const float *a, const float *b, float scale, float shift, int gated, float gamma, float beta,
                            long n, double *sum, double *dot);
+/* moments: *sum += Σ x and *squares += Σ x² in double, as sums(x, x, 1, 0, 0, ...) but faster. */
+void tandem_batchnorm_moments(const float *x, long n, double *sum, double *squares);
 void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
                                 float *y);
 void tandem_batchnorm_input_gradient(const float *dy, const float *x, long n, float scale, float shift, int gated,

@@ -112,7 +112,7 @@ public final class BatchNorm: FusingLayer {
             for s in 0..<n {
                 for ch in 0..<c {
                     let row = x + (s * c + ch) * spatial
-                    tandem_batchnorm_sums(row, row, 1, 0, 0, 0, 0, spatial, sums.baseAddress! + ch, sums.baseAddress! + c + ch)
+                    tandem_batchnorm_moments(row, spatial, sums.baseAddress! + ch, sums.baseAddress! + c + ch)
                 }
             }
         }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tandem
 import XCTest
@@ -14,6 +15,25 @@ final class BatchNormTests: XCTestCase {
     func buffer(_ model: Model, _ suffix: String) -> [Float] {
         guard let slot = model.buffers.slots.first(where: { $0.name.hasSuffix(suffix) }) else { return [] }
         return Array(UnsafeBufferPointer(start: model.buffers.values + slot.offset, count: slot.count))
+    }
+
+    /// The forward's statistics come from `tandem_batchnorm_moments`, a faster form of the
+    /// backward's sums with x̂ = x: it must give the same sums to the last bit (rows of every
+    /// length around the vector width, negative zeros included), or results would change with
+    /// which kernel a release happens to use.
+    func testMomentsAreTheSumsOfTheValuesAndTheirSquaresBitForBit() {
+        var rng = SplitMix64(seed: 21)
+        for n in [0, 1, 7, 15, 16, 17, 31, 49, 196, 785] {
+            var row: [Float] = (0..<n).map { _ in rng.uniform(-3, 5) }
+            for i in stride(from: 0, to: n, by: 5) { row[i] = -0.0 }
+            var (sum, squares, expectedSum, expectedSquares) = (0.5, 0.25, 0.5, 0.25)
+            tandem_batchnorm_moments(row, n, &sum, &squares)
+            tandem_batchnorm_sums(row, row, 1, 0, 0, 0, 0, n, &expectedSum, &expectedSquares)
+            XCTAssertEqual(sum.bitPattern, expectedSum.bitPattern, "Σx, \(n) values")
+            XCTAssertEqual(squares.bitPattern, expectedSquares.bitPattern, "Σx², \(n) values")
+            let direct = row.reduce(0.0) { $0 + Double($1) * Double($1) }
+            XCTAssertEqual(squares - 0.25, direct, accuracy: 1e-9 * max(1, direct), "Σx², \(n) values")
+        }
     }
 
     func testTrainingNormalisesEachChannelAndUpdatesRunningStatisticsAsPyTorch() throws {
