@@ -82,8 +82,16 @@ void tandem_batchnorm_moments(const float *x, long n, double *sum, double *squar
 }
 
 void tandem_batchnorm_normalise(const float *x, long n, float scale, float shift, float gamma, float beta, int relu,
-                                float *y) {
-    if (relu) {
+                                const float *residual, float *y) {
+    if (residual) {
+        /* A residual block's sum, in the pass that normalises (the same float operations as
+           normalising, storing, and adding in a pass of its own). */
+        for (long i = 0; i < n; i++) {
+            float v = (x[i] * scale + shift) * gamma + beta;
+            v = v + residual[i];
+            y[i] = relu ? (v > 0 ? v : 0) : v;
+        }
+    } else if (relu) {
         for (long i = 0; i < n; i++) {
             float v = (x[i] * scale + shift) * gamma + beta;
             y[i] = v > 0 ? v : 0;

@@ -9,8 +9,9 @@
 /// a strided 1×1 convolution and a batch normalisation (`downsample`).
 ///
 /// The ReLUs stay children (for their names and the layer-health records) but do no work of
-/// their own: the first is fused into `bn1`, and the last is applied in the pass that adds the
-/// shortcut, its mask in the pass that hands the gradient to both branches.
+/// their own: the first is fused into `bn1`; `bn2` adds the shortcut and applies the last in its
+/// normalising pass (one pass over the block's output instead of three), and the last one's mask
+/// is applied in the pass that hands the gradient to both branches.
 public final class BasicBlock: Layer {
     /// The first 3×3 convolution, with the block's stride.
     public let conv1: Conv2D
@@ -24,7 +25,8 @@ public final class BasicBlock: Layer {
     public let downsample: Sequential?
     private let relu1 = Activation(.relu)
     private let relu2 = Activation(.relu)
-    private let sum = FloatBuffer()
+    /// The block's last output, relu(main + shortcut) (held in bn2's buffer): the last ReLU's mask.
+    private var output: Tensor?
     private let gradSum = FloatBuffer()
     private let gradInput = FloatBuffer()
 
@@ -70,14 +72,14 @@ public final class BasicBlock: Layer {
         return main
     }
 
-    /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
+    /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): bn2 adds the shortcut and applies
+    /// the last ReLU in its normalising pass.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
         let h = relu1.forward(try bn1.forward(conv1.forward(input, context: context), context: context), context: context)
-        let main = try bn2.forward(conv2.forward(h, context: context), context: context)
+        let beforeNorm = conv2.forward(h, context: context)
         let side = try downsample?.forward(input, context: context) ?? input
-        let y = sum.tensor(main.shape)
-        let a = main.pointer, b = side.pointer, out = y.pointer
-        for i in 0..<y.count { let v = a[i] + b[i]; out[i] = v > 0 ? v : 0 }
+        let y = try bn2.forward(beforeNorm, adding: side, relu: true, context: context)
+        output = y
         return relu2.forward(y, context: context)
     }
 
@@ -87,8 +89,9 @@ public final class BasicBlock: Layer {
         guard let passed = try context.backward(relu2, gradOutput, needsInputGradient: true) else {
             preconditionFailure("BasicBlock.backward: the ReLU returned no gradient")
         }
+        guard let output else { preconditionFailure("BasicBlock.backward before forward") }
         let dSum = gradSum.tensor(passed.shape)
-        let dy = passed.pointer, y = sum.pointer, out = dSum.pointer
+        let dy = passed.pointer, y = output.pointer, out = dSum.pointer
         for i in 0..<dSum.count { out[i] = y[i] > 0 ? dy[i] : 0 }
         var fromSide = dSum
         if let downsample, let g = try context.backward(downsample, dSum, needsInputGradient: needsInputGradient) { fromSide = g }

@@ -92,6 +92,20 @@ public final class BatchNorm: FusingLayer {
     /// Training: normalises with the global batch's statistics and updates the running ones;
     /// evaluation: normalises with the running statistics.
     public func forward(_ input: Tensor, context: ForwardContext) throws -> Tensor {
+        try normalise(input, adding: nil, relu: appliesReLU, context: context)
+    }
+
+    /// relu(bn(x) + residual), or bn(x) + residual when `relu` is false: the end of a residual
+    /// block (`BasicBlock`) in the pass that normalises, rather than in one of its own over the
+    /// normalised values. The gradient is this layer's as usual: the caller applies the ReLU's
+    /// mask to it first, since this layer's own backward knows nothing of the residual.
+    public func forward(_ input: Tensor, adding residual: Tensor, relu: Bool, context: ForwardContext) throws -> Tensor {
+        precondition(residual.shape == input.shape && !appliesReLU, "BatchNorm.forward(adding:): a same-shaped residual, no fused ReLU")
+        return try normalise(input, adding: residual.pointer, relu: relu, context: context)
+    }
+
+    private func normalise(_ input: Tensor, adding residual: UnsafePointer<Float>?, relu: Bool,
+                           context: ForwardContext) throws -> Tensor {
         let (c, spatial, n) = (channels, input.count / max(input.batch * channels, 1), input.batch)
         let x = input.pointer, y = output.tensor(input.shape)
         if !context.training {
@@ -100,7 +114,8 @@ public final class BatchNorm: FusingLayer {
                 let shift = bias.value[ch] - runningMean.value[ch] * scale
                 for s in 0..<n {
                     let offset = (s * c + ch) * spatial
-                    Self.affine(x + offset, count: spatial, scale: scale, shift: shift, relu: appliesReLU, into: y.pointer + offset)
+                    Self.affine(x + offset, count: spatial, scale: scale, shift: shift, adding: residual.map { $0 + offset },
+                                relu: relu, into: y.pointer + offset)
                 }
             }
             return y
@@ -134,8 +149,8 @@ public final class BatchNorm: FusingLayer {
             let (gamma, beta) = (weight.value[ch], bias.value[ch])
             for s in 0..<n {
                 let offset = (s * c + ch) * spatial
-                tandem_batchnorm_normalise(x + offset, spatial, inverse, shifts[ch], gamma, beta, appliesReLU ? 1 : 0,
-                                           y.pointer + offset)
+                tandem_batchnorm_normalise(x + offset, spatial, inverse, shifts[ch], gamma, beta, relu ? 1 : 0,
+                                           residual.map { $0 + offset }, y.pointer + offset)
             }
         }
         batchesTracked.value[0] += 1
@@ -187,9 +202,11 @@ public final class BatchNorm: FusingLayer {
     }
 
     @inline(__always)
-    static func affine(_ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, relu: Bool,
-                       into y: UnsafeMutablePointer<Float>) {
-        if relu {
+    static func affine(_ x: UnsafePointer<Float>, count: Int, scale: Float, shift: Float, adding residual: UnsafePointer<Float>?,
+                       relu: Bool, into y: UnsafeMutablePointer<Float>) {
+        if let residual {
+            for i in 0..<count { let v = (x[i] * scale + shift) + residual[i]; y[i] = relu && !(v > 0) ? 0 : v }
+        } else if relu {
             for i in 0..<count { let v = x[i] * scale + shift; y[i] = v > 0 ? v : 0 }
         } else {
             for i in 0..<count { y[i] = x[i] * scale + shift }

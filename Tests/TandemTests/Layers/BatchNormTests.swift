@@ -36,6 +36,32 @@ final class BatchNormTests: XCTestCase {
         }
     }
 
+    /// A residual block ends in bn2's pass (`forward(_:adding:relu:context:)`): it must give
+    /// exactly relu(bn(x) + r) computed in separate passes, in training and in evaluation, with
+    /// rows long enough for the vector loops and their tails.
+    func testAddingAResidualInTheNormalisingPassIsTheSameAsAddingAfterwards() throws {
+        let shape = [5, 3, 9, 9]
+        let x = randomInput(shape, seed: 7), residual = randomInput(shape, seed: 8)
+        for training in [true, false] {
+            func model() throws -> (Model, BatchNorm) {
+                let norm = BatchNorm(3)
+                let model = try Model(norm, inputShape: [3, 9, 9])
+                var rng = SplitMix64(seed: 12)
+                model.arena.setValues((0..<model.arena.count).map { _ in rng.uniform(-1, 1) })
+                return (model, norm)
+            }
+            let (_, fusedNorm) = try model(), (separateModel, _) = try model()
+            let context = ForwardContext(training: training)
+            let fused = try fusedNorm.forward(x, adding: residual, relu: true, context: context).scalars
+            let normalised = try separateModel.forward(x, context: context).scalars
+            let separate = zip(normalised, residual.scalars).map { max($0 + $1, 0) }
+            XCTAssertEqual(fused, separate, "training \(training)")
+            XCTAssertTrue(fused.contains(0) && fused.contains { $0 > 0 }, "the ReLU must cut some values and pass others")
+            let plain = try fusedNorm.forward(x, adding: residual, relu: false, context: context).scalars
+            XCTAssertEqual(plain, zip(normalised, residual.scalars).map { $0 + $1 }, "no ReLU, training \(training)")
+        }
+    }
+
     func testTrainingNormalisesEachChannelAndUpdatesRunningStatisticsAsPyTorch() throws {
         let norm = BatchNorm(3)
         let model = try Model(norm, inputShape: [3, 4, 5])
