@@ -13,8 +13,8 @@
    where x-hat * gamma + beta, computed by the same float operations, is positive, so the gate
    comes from x, which backward reads anyway, and not from the output. These passes run at the
    speed of the cache that holds a batch's activations (about 30 GB/s on one core here), so
-   every array they do not read counts: the gate read from the output cost a quarter of the
-   layer's backward. */
+   every array they do not read counts: read from the output, the gate made the two backward
+   passes about a fifth slower (0.75 against 0.62 ms for 64 x 16 rows of 784). */
 
 typedef double v4d __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));

@@ -27,9 +27,10 @@ void tandem_add_to_even(const float *in, float *out, long n);
 
 /* Batch normalisation over one row of n values (a sample's channel; see batchnorm.c), with
    x-hat = x * scale + shift. sums: *sum += Σ a and *dot += Σ a * (b * scale + shift) in double.
-   normalise: y = x-hat * gamma + beta, plus residual when given (then max(., 0) when relu). input_gradient: dx = k * (dy -
-   meanDy - x-hat * meanProjected). When `gated` (a fused ReLU), a and dy are taken as zero
-   wherever x-hat * gamma + beta (of b and x) is not positive: where the ReLU's output was zero. */
+   normalise: y = x-hat * gamma + beta, plus residual when given (then max(., 0) when relu).
+   input_gradient: dx = k * (dy - meanDy - x-hat * meanProjected). When `gated` (a fused ReLU),
+   a and dy are taken as zero wherever x-hat * gamma + beta (of b and x) is not positive: where
+   the ReLU's output was zero. */
 void tandem_batchnorm_sums(const float *a, const float *b, float scale, float shift, int gated, float gamma, float beta,
                            long n, double *sum, double *dot);
 /* moments: *sum += Σ x and *squares += Σ x² in double, as sums(x, x, 1, 0, 0, ...) but faster. */

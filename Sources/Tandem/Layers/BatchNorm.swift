@@ -24,8 +24,9 @@ import Foundation
 /// A ReLU right after it is fused in (`FusingLayer`): applied as the output is written, and its
 /// gate applied to dy as the backward pass reads it, which saves two passes over the block's
 /// activations. The gate is recomputed from x (x̂·γ + β > 0, the forward's own float operations)
-/// rather than read from the output, one array fewer for passes that run at cache speed. The per-row passes are C kernels (`batchnorm.c`): the double-precision sums
-/// vectorise there, and were a third of the layer's time in a Swift loop.
+/// rather than read from the output: one array fewer for passes that run at cache speed. The
+/// per-row passes are C kernels (`batchnorm.c`): the double-precision sums vectorise there, and
+/// were a third of the layer's time in a Swift loop.
 public final class BatchNorm: FusingLayer {
     /// Channels C: the first dimension of each sample.
     public let channels: Int
