@@ -43,8 +43,11 @@ let package = Package(
         // -Wno-psabi: a portable build (TANDEM_MARCH=x86-64) passes 32-byte vectors between the
         // kernels' static inline helpers without AVX; clang warns that such an ABI differs, which
         // cannot matter for functions that never leave their file.
+        // oneDNN (libdnnl-dev) for the larger matrix products, which it runs faster than
+        // OpenBLAS here (Tensor/Kernels.swift); libgomp is its OpenMP runtime.
         .target(name: "CKernels",
-                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-march=\(march)", "-Wno-psabi"])]),
+                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-march=\(march)", "-Wno-psabi"])],
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         // Signal handlers and the atomics the collective watchdog reads: C, because a signal
         // handler must be async-signal-safe.
         .target(name: "CRuntime"),

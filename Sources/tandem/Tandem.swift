@@ -18,6 +18,11 @@ struct TandemCommand: ParsableCommand {
     /// line, `tandem: error: …`, as every other error does (help and version print as usual).
     static func main() {
         BLASCore.useTunedKernels()
+        guard ProductLibrary.requested != nil else {
+            let names = ProductLibrary.allCases.map(\.rawValue).joined(separator: ", ")
+            FileHandle.standardError.write("tandem: error: \(ProductLibrary.environmentVariable) must be one of \(names), not '\(ProcessInfo.processInfo.environment[ProductLibrary.environmentVariable] ?? "")'\n".data(using: .utf8)!)
+            Foundation.exit(1)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

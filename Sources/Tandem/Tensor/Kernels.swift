@@ -1,6 +1,7 @@
 import CBLAS
+import CKernels
 
-/// The numeric kernels every layer is built from. Matrix products go to OpenBLAS; element-wise
+/// The numeric kernels every layer is built from. Matrix products go to OpenBLAS or oneDNN; element-wise
 /// loops are written over raw pointers here, once, so layers stay readable.
 public enum Kernels {
     /// Whether `gemm` reads an operand as stored (`no`) or transposed (`yes`).
@@ -15,6 +16,12 @@ public enum Kernels {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        // The larger products go to oneDNN (see `ProductLibrary`); OpenBLAS takes the rest, and
+        // any that oneDNN refuses.
+        if m * n * k >= ProductLibrary.oneDNNMinimumWork,
+           tandem_onednn_sgemm(ta == .yes ? 1 : 0, tb == .yes ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 0 {
             return
         }
         // OpenBLAS's AVX2 kernel sets clear C for beta = 0 in a pass of their own that runs at
@@ -41,10 +48,13 @@ public enum Kernels {
     /// kernel sets have small-matrix kernels that store the product straight into C.
     static let clearsOutputItself = BLASCore.hasAVX512Kernels
 
-    /// The number of threads OpenBLAS uses for every product in this process.
+    /// The number of threads every product in this process uses.
     public static var blasThreads: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        set {
+            openblas_set_num_threads(Int32(max(1, newValue)))
+            ProductLibrary.threads = max(1, newValue)
+        }
     }
 
     /// Sum of squares, accumulated in eight lanes of `Double` so long arenas keep precision

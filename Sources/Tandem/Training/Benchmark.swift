@@ -12,6 +12,8 @@ public struct BenchmarkReport {
     public var blasThreads: Int
     /// OpenBLAS's kernel set on rank 0 (`BLASCore.name`).
     public var blasCore: String = BLASCore.name
+    /// Which library computed the products on rank 0 (`ProductLibrary.summary`).
+    public var products: String = ProductLibrary.summary
     /// Timed steps, after the warm-up.
     public var steps: Int
     /// Whether the gradient allreduce overlapped backward.
@@ -44,7 +46,7 @@ public struct BenchmarkReport {
     public var json: String {
         var fields: [String: Any] = [
             "model": model, "world_size": worldSize, "global_batch": globalBatch, "blas_threads": blasThreads,
-            "blas_core": blasCore,
+            "blas_core": blasCore, "products": products,
             "steps": steps, "overlap": overlap, "samples_per_second": samplesPerSecond,
             "step_ms": stepSeconds * 1e3, "oversubscribed": oversubscribed, "bucket_mb": bucketMegabytes,
             "peak_rss_mb_per_rank": peakResidentMegabytes, "reduce": reduce,
@@ -64,8 +66,8 @@ public struct BenchmarkReport {
     public var text: String {
         let speed = tokensPerSecond.map { String(format: "%.0f tokens/s (%.0f samples/s)", $0, samplesPerSecond) }
             ?? String(format: "%.0f samples/s", samplesPerSecond)
-        return (emulatedCompute ? "[emulated compute] " : "") + String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s) (%@ kernels): %@, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, layer collectives %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
-               model, worldSize, reduce, globalBatch, blasThreads, blasCore, speed, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
+        return (emulatedCompute ? "[emulated compute] " : "") + String(format: "%@ on %d rank(s) (reduce: %@), global batch %d, %d BLAS thread(s) (%@ kernels; products: %@): %@, peak RSS %.0f MB per rank (step %.3f ms: data %.3f, forward %.3f, backward %.3f, layer collectives %.3f, exposed allreduce %.3f (waiting %.3f), clip %.3f, optimizer %.3f)",
+               model, worldSize, reduce, globalBatch, blasThreads, blasCore, products, speed, peakResidentMegabytes, stepSeconds * 1e3, split.data * 1e3,
                split.forward * 1e3, split.backward * 1e3, split.layerCollectives * 1e3, split.allreduce * 1e3, split.waiting * 1e3, split.clip * 1e3, split.optimizer * 1e3)
     }
 }

@@ -109,20 +109,11 @@ public final class CausalSelfAttention: Layer {
             Kernels.gemm(.no, .yes, m: rows, n: columns, k: d, alpha: scale, a: q + first * 3 * c, lda: 3 * c,
                          b: k, ldb: 3 * c, beta: 0, c: p + first * t, ldc: t)
             for row in first..<(first + rows) {
-                Self.causalSoftmax(p + row * t, visible: row + 1, width: columns)
+                tandem_causal_softmax(p + row * t, row + 1, columns)
             }
             Kernels.gemm(.no, .no, m: rows, n: d, k: columns, a: p + first * t, lda: t, b: v, ldb: 3 * c,
                          beta: 0, c: y + first * c, ldc: c)
         }
-    }
-
-    /// Softmax over the first `visible` values of a row, zero for the rest up to `width`.
-    static func causalSoftmax(_ row: UnsafeMutablePointer<Float>, visible: Int, width: Int) {
-        var largest = row[0]
-        for j in 1..<visible where row[j] > largest { largest = row[j] }
-        let inverse = 1 / tandem_exp_shifted(row, visible, largest)
-        for j in 0..<visible { row[j] *= inverse }
-        if width > visible { (row + visible).update(repeating: 0, count: width - visible) }
     }
 
     /// The backward of `attend`: writes this head's columns of dq, dk and dv.
@@ -137,10 +128,8 @@ public final class CausalSelfAttention: Layer {
             Kernels.gemm(.no, .yes, m: rows, n: columns, k: d, a: dy + first * c, lda: c, b: v, ldb: 3 * c,
                          beta: 0, c: dS + first * t, ldc: t)
             for row in first..<(first + rows) {
-                let pr = p + row * t, sr = dS + row * t
-                var dot: Float = 0
-                for j in 0...row { dot += pr[j] * sr[j] }
-                for j in 0...row { sr[j] = pr[j] * (sr[j] - dot) }
+                let sr = dS + row * t
+                tandem_softmax_backward(p + row * t, sr, row + 1)
                 if columns > row + 1 { (sr + row + 1).update(repeating: 0, count: columns - row - 1) }
             }
             Kernels.gemm(.no, .no, m: rows, n: d, k: columns, alpha: scale, a: dS + first * t, lda: t, b: k, ldb: 3 * c,

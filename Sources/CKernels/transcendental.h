@@ -1,0 +1,42 @@
+#ifndef TANDEM_TRANSCENDENTAL_H
+#define TANDEM_TRANSCENDENTAL_H
+/* exp and erf as polynomials the compiler vectorises (gelu.c, attention.c). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln 2 / 2; exp(r) by Cephes' polynomial, ln 2
+   split in two so that r keeps its low bits. Inputs are clamped to where 2^n stays a normal
+   float: below about -87 the result is 1e-38 instead of a denormal or 0, which no caller here
+   can tell apart. */
+static inline float exp_poly(float x) {
+    x = fminf(fmaxf(x, -87.0f), 88.0f);
+    float n = rintf(x * 1.44269504088896341f);
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r + 1.0f);
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* erf(x) = 1 - t (a1 + t (a2 + ...)) exp(-x^2), t = 1 / (1 + p |x|), odd in x. */
+static inline float erf_poly(float x) {
+    float a = fabsf(x);
+    float t = 1.0f / fmaf(0.3275911f, a, 1.0f);
+    float q = fmaf(t, 1.061405429f, -1.453152027f);
+    q = fmaf(q, t, 1.421413741f);
+    q = fmaf(q, t, -0.284496736f);
+    q = fmaf(q, t, 0.254829592f);
+    float e = 1.0f - q * t * exp_poly(-a * a);
+    return copysignf(e, x);
+}
+
+#endif
