@@ -72,7 +72,10 @@ double tandem_core_round_trip_ns(int first, int second, long rounds);
    Stegun 7.1.26 (absolute error under 1.5e-7). */
 /* y = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's exact GELU. */
 void tandem_gelu_forward(const float *x, float *y, long count);
-/* dx = dy (Phi(x) + x phi(x)), its derivative. */
+/* The same y, and slope = Phi(x) + x phi(x), its derivative, from the same exponential: in
+   training the backward pass is then one product, dx = dy * slope. */
+void tandem_gelu_forward_keeping_slope(const float *x, float *y, float *slope, long count);
+/* dx = dy (Phi(x) + x phi(x)), its derivative, recomputed from x. */
 void tandem_gelu_backward(const float *x, const float *dy, float *dx, long count);
 /* The row loops of causal self-attention (attention.c).
    exp_shifted: row[j] = exp(row[j] - shift) for j < count; returns their sum (a softmax's denominator).

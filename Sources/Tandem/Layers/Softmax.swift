@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Softmax over each sample's values, as a layer (for models that output probabilities).
@@ -47,8 +48,10 @@ public final class Softmax: Layer {
     public static func probabilities(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) -> Float {
         var maximum = -Float.infinity
         for j in 0..<count { maximum = max(maximum, x[j]) }
-        var total: Float = 0
-        for j in 0..<count { y[j] = exp(x[j] - maximum); total += y[j] }
+        // exp in C, eight lanes at a time (libm's expf is a scalar call): the byte GPT's
+        // 256-way softmax over every position was about 1 % of its step.
+        y.update(from: x, count: count)
+        let total = tandem_exp_shifted(y, count, maximum)
         let inverse = 1 / total
         for j in 0..<count { y[j] *= inverse }
         return maximum + log(total)

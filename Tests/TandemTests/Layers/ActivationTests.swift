@@ -65,6 +65,26 @@ final class ActivationTests: XCTestCase {
         assertClose(dx, [phi(1) + density(1), 0.5, 2 * (phi(-1) - density(-1))], relative: 1e-5)
     }
 
+    /// Training keeps GELU's slope from the forward pass; evaluation does not, and a backward
+    /// after it recomputes the slope from x. Both must give the same outputs, bit for bit, and
+    /// the same gradients to rounding, over enough values to run the vector loops and their tails.
+    func testGELUKeptSlopeMatchesTheRecomputedOne() {
+        let x = (0..<1_003).map { Float($0) * 0.012 - 6 }
+        let dy = (0..<1_003).map { Float(($0 * 37) % 11) - 5 }
+        let training = Activation(.gelu), evaluation = Activation(.gelu)
+        let input = Tensor(shape: [1, x.count], values: x), gradOutput = Tensor(shape: [1, dy.count], values: dy)
+        let yTraining = training.forward(input, context: ForwardContext(training: true)).scalars
+        let yEvaluation = evaluation.forward(input, context: .evaluation).scalars
+        XCTAssertEqual(yTraining.map(\.bitPattern), yEvaluation.map(\.bitPattern))
+        let kept = training.backward(gradOutput, needsInputGradient: true, context: BackwardContext())!.scalars
+        let recomputed = evaluation.backward(gradOutput, needsInputGradient: true, context: BackwardContext())!.scalars
+        for i in x.indices {
+            XCTAssertEqual(kept[i], recomputed[i], accuracy: 1e-6 * max(1, abs(recomputed[i])), "x = \(x[i])")
+            let exact = Double(dy[i]) * (phi(Double(x[i])) + Double(x[i]) * density(Double(x[i])))
+            XCTAssertEqual(Double(kept[i]), exact, accuracy: 2e-6 * max(1, abs(exact)), "x = \(x[i])")
+        }
+    }
+
     func testActivationPreservesShape() throws {
         let layer = Activation(.relu)
         XCTAssertEqual(try layer.outputShape(forInput: [1, 28, 28]), [1, 28, 28])
@@ -115,6 +135,18 @@ final class SoftmaxTests: XCTestCase {
         XCTAssertEqual(lse, 1e4, accuracy: 1e-2, "log Σ exp = max + log(1 + tiny)")
         XCTAssertEqual(out[0], 1)
         XCTAssertTrue(out.allSatisfy(\.isFinite))
+    }
+
+    /// A NaN among the logits must reach the loss (the step is then skipped), not vanish in exp.
+    func testANaNLogitMakesTheRowNaN() {
+        for count in [3, 20] {
+            var logits = [Float](repeating: 0.5, count: count)
+            logits[1] = .nan
+            var out = [Float](repeating: 0, count: count)
+            let lse = Softmax.probabilities(logits, count: count, into: &out)
+            XCTAssertTrue(lse.isNaN, "\(count) logits: log Σ exp = \(lse)")
+            XCTAssertTrue(out.allSatisfy(\.isNaN), "\(count) logits: \(out)")
+        }
     }
 
     func testLogSumExpReturned() {
