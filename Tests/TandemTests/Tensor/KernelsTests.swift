@@ -31,7 +31,10 @@ final class KernelsTests: XCTestCase {
         let a = rng.floats(aRows * lda), b = rng.floats(bRows * ldb), c0 = rng.floats(m * ldc)
         let expected = naiveGemm(ta: ta == .yes, tb: tb == .yes, m: m, n: n, k: k, alpha: Double(alpha),
                                  a: a, lda: lda, b: b, ldb: ldb, beta: Double(beta), c: c0, ldc: ldc)
+        // With beta = 0 a product must not read C: its own entries start as NaN (the padding
+        // between its rows keeps its values, which the product must not write).
         var c = c0
+        if beta == 0 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = .nan } } }
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
@@ -43,25 +46,43 @@ final class KernelsTests: XCTestCase {
         assertClose(c, expected, relative: 1e-5, "gemm(\(ta), \(tb)) m=\(m) n=\(n) k=\(k) alpha=\(alpha) beta=\(beta)")
     }
 
+    /// Runs `body` once with each library computing every product (`ProductLibrary`), on one
+    /// thread, where oneDNN multiplies.
+    private func withEachLibrary(_ body: () -> Void) {
+        let threads = Kernels.blasThreads
+        defer { ProductLibrary.current = .auto; Kernels.blasThreads = threads }
+        Kernels.blasThreads = 1
+        for library in [ProductLibrary.openblas, .onednn] {
+            ProductLibrary.current = library
+            XCTAssertEqual(ProductLibrary.oneDNNMinimumWork, library == .onednn ? 0 : .max)
+            body()
+        }
+    }
+
     func testGemmAllTransposeCombinationsNonSquare() {
-        var seed: UInt64 = 1
-        for ta in [Kernels.Transpose.no, .yes] {
-            for tb in [Kernels.Transpose.no, .yes] {
-                for (m, n, k) in [(3, 5, 7), (7, 2, 4), (1, 9, 3), (13, 11, 17), (4, 4, 4)] {
-                    checkGemm(ta, tb, m: m, n: n, k: k, alpha: 1, beta: 0, seed: seed)
-                    seed += 1
+        withEachLibrary {
+            var seed: UInt64 = 1
+            for ta in [Kernels.Transpose.no, .yes] {
+                for tb in [Kernels.Transpose.no, .yes] {
+                    for (m, n, k) in [(3, 5, 7), (7, 2, 4), (1, 9, 3), (13, 11, 17), (4, 4, 4), (37, 29, 41)] {
+                        checkGemm(ta, tb, m: m, n: n, k: k, alpha: 1, beta: 0, seed: seed)
+                        seed += 1
+                    }
                 }
             }
         }
     }
 
     func testGemmAlphaBetaAndPaddedLeadingDimensions() {
-        var seed: UInt64 = 100
-        for ta in [Kernels.Transpose.no, .yes] {
-            for tb in [Kernels.Transpose.no, .yes] {
-                checkGemm(ta, tb, m: 5, n: 3, k: 6, alpha: 0.5, beta: 1, seed: seed)
-                checkGemm(ta, tb, m: 4, n: 6, k: 2, alpha: -2, beta: 0.25, padding: 3, seed: seed + 1)
-                seed += 2
+        withEachLibrary {
+            var seed: UInt64 = 100
+            for ta in [Kernels.Transpose.no, .yes] {
+                for tb in [Kernels.Transpose.no, .yes] {
+                    checkGemm(ta, tb, m: 5, n: 3, k: 6, alpha: 0.5, beta: 1, seed: seed)
+                    checkGemm(ta, tb, m: 4, n: 6, k: 2, alpha: -2, beta: 0.25, padding: 3, seed: seed + 1)
+                    checkGemm(ta, tb, m: 37, n: 29, k: 41, alpha: 0.5, beta: 0, padding: 3, seed: seed + 2)
+                    seed += 3
+                }
             }
         }
     }
