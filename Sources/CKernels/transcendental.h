@@ -1,6 +1,6 @@
 #ifndef TANDEM_TRANSCENDENTAL_H
 #define TANDEM_TRANSCENDENTAL_H
-/* exp and erf as polynomials the compiler vectorises (gelu.c, attention.c). */
+/* exp and erf as polynomials the compiler vectorises (gelu.c, softmax.c). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

@@ -77,11 +77,11 @@ void tandem_gelu_forward(const float *x, float *y, long count);
 void tandem_gelu_forward_keeping_slope(const float *x, float *y, float *slope, long count);
 /* dx = dy (Phi(x) + x phi(x)), its derivative, recomputed from x. */
 void tandem_gelu_backward(const float *x, const float *dy, float *dx, long count);
-/* The row loops of causal self-attention (attention.c).
-   exp_shifted: row[j] = exp(row[j] - shift) for j < count; returns their sum (a softmax's denominator).
+/* Softmax rows (softmax.c), for the classifiers' losses and causal self-attention.
+   softmax: row = softmax(row) in place; returns log Σ exp of the values it was given.
    causal_softmax: softmax over the first `visible` values of a row, zero for the rest up to `width`.
    softmax_backward: ds = p (ds - Σ p ds), the gradient of the scores from that of the probabilities. */
-float tandem_exp_shifted(float *row, long count, float shift);
+float tandem_softmax(float *row, long count);
 void tandem_causal_softmax(float *row, long visible, long width);
 void tandem_softmax_backward(const float *p, float *ds, long count);
 /* Layer normalisation over rows of c values (layernorm.c): y = x̂ γ + β with x̂ = (x − mean) / σ,
@@ -91,10 +91,8 @@ void tandem_layernorm_forward(const float *x, const float *gamma, const float *b
                               float *y, long rows, long c, float eps);
 void tandem_layernorm_backward(const float *dy, const float *xhat, const float *rstd, const float *gamma, float *dx,
                                float *dgamma, float *dbeta, long rows, long c);
-/* C[m x n] = alpha op(A) op(B) + beta C, row-major, by oneDNN's sgemm (onednn_gemm.c), on as
-   many OpenMP threads as the last tandem_onednn_set_threads asked. Returns 0, or oneDNN's
-   status when it refused the arguments. */
-void tandem_onednn_set_threads(int threads);
+/* C[m x n] = alpha op(A) op(B) + beta C, row-major, by oneDNN's sgemm (onednn_gemm.c), on the
+   calling thread alone. Returns 0, or oneDNN's status when it refused the arguments. */
 int tandem_onednn_sgemm(int transpose_a, int transpose_b, long m, long n, long k, float alpha,
                         const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc);
 #endif

@@ -46,14 +46,9 @@ public final class Softmax: Layer {
     /// Returns log Σ exp(x), which cross-entropy needs.
     @discardableResult
     public static func probabilities(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) -> Float {
-        var maximum = -Float.infinity
-        for j in 0..<count { maximum = max(maximum, x[j]) }
-        // exp in C, eight lanes at a time (libm's expf is a scalar call): the byte GPT's
-        // 256-way softmax over every position was about 1 % of its step.
+        // In C, eight lanes at a time (libm's expf is a scalar call): the byte GPT's 256-way
+        // softmax over every position was about 1 % of its step.
         y.update(from: x, count: count)
-        let total = tandem_exp_shifted(y, count, maximum)
-        let inverse = 1 / total
-        for j in 0..<count { y[j] *= inverse }
-        return maximum + log(total)
+        return tandem_softmax(y, count)
     }
 }

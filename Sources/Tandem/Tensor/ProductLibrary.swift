@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Which library computes a matrix product: OpenBLAS, or oneDNN's sgemm.
@@ -56,7 +55,6 @@ public enum ProductLibrary: String, CaseIterable, Sendable {
 
     private static func update() {
         oneDNNMinimumWork = minimumWork(for: current, threads: threads)
-        tandem_onednn_set_threads(Int32(threads))
     }
 
     /// The fewest multiply-adds for oneDNN under `library` with `threads` threads per product.
