@@ -20,7 +20,7 @@ public enum Kernels {
         }
         // The larger products go to oneDNN (see `ProductLibrary`); OpenBLAS takes the rest, and
         // any that oneDNN refuses.
-        if m * n * k >= ProductLibrary.oneDNNMinimumWork,
+        if ProductLibrary.oneDNNComputes(transposingA: ta == .yes, m: m, n: n, k: k),
            tandem_onednn_sgemm(ta == .yes ? 1 : 0, tb == .yes ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 0 {
             return
         }

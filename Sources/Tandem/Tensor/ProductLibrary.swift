@@ -10,9 +10,17 @@ import Foundation
 /// - the resnet's Winograd tile products (16 × 16 × 392, 32 × 128 × 32 and their kin, a hundred
 ///   thousand calls a run) took 1.1–1.7× as long with oneDNN, whose call costs more, while its
 ///   larger im2col products were 10–40 % faster with it.
+/// On the AMD EPYC (Zen 3, AVX2 only; OpenBLAS's Zen kernels) the same timing, product by product
+/// inside a one-rank, one-thread step, found one kind of product where oneDNN's AVX2 code lost:
+/// a transposed A summed over a k longer than both m and n — the GPT's weight gradients,
+/// dW = dYᵀ·X over 2,048 rows — ran at 56–70 GFLOP/s against OpenBLAS's 78–81 (48 against 37 ms
+/// of a 160 ms step; a C microbenchmark of the four shapes agreed: 50–80 against 73–88). Every
+/// other shape, the resnet's transposed products over short sums (144 × 12544 × 32: 66–81
+/// against 51–58 GFLOP/s) included, was as fast with oneDNN or faster.
 /// So in `auto`, oneDNN takes the products of at least `autoMinimumWork` multiply-adds
-/// (m · n · k) and OpenBLAS the smaller ones. The choice depends on shapes alone, so the same
-/// seed still gives the same run.
+/// (m · n · k) and OpenBLAS the smaller ones and, where OpenBLAS's kernels are AVX2 ones
+/// (`BLASCore.hasAVX512Kernels` is false), those long transposed sums. The choice depends on
+/// shapes and the machine alone, so the same seed still gives the same run.
 ///
 /// oneDNN multiplies only when a process's products run on one thread (a rank's usual setting):
 /// with more, OpenBLAS's thread pool and oneDNN's OpenMP one would both wait, spinning, for
@@ -53,8 +61,14 @@ public enum ProductLibrary: String, CaseIterable, Sendable {
     /// OpenBLAS computes them all. One global read per product, decided when the settings change.
     nonisolated(unsafe) public private(set) static var oneDNNMinimumWork = minimumWork(for: current, threads: 1)
 
+    /// Whether OpenBLAS keeps the long transposed sums (see the type's notes) that oneDNN
+    /// would otherwise take.
+    nonisolated(unsafe) public private(set) static var openBLASKeepsLongTransposedSums =
+        keepsLongTransposedSums(for: current, threads: 1)
+
     private static func update() {
         oneDNNMinimumWork = minimumWork(for: current, threads: threads)
+        openBLASKeepsLongTransposedSums = keepsLongTransposedSums(for: current, threads: threads)
     }
 
     /// The fewest multiply-adds for oneDNN under `library` with `threads` threads per product.
@@ -67,11 +81,34 @@ public enum ProductLibrary: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether OpenBLAS keeps the long transposed sums under `library`, on a machine whose
+    /// OpenBLAS kernels use AVX-512 or not.
+    public static func keepsLongTransposedSums(for library: ProductLibrary, threads: Int,
+                                               avx512: Bool = BLASCore.hasAVX512Kernels) -> Bool {
+        library == .auto && threads == 1 && !avx512
+    }
+
+    /// Whether a product of op(A)[m×k] · op(B)[k×n] is a long transposed sum: A transposed,
+    /// and k longer than both m and n.
+    @inline(__always)
+    public static func isLongTransposedSum(transposingA: Bool, m: Int, n: Int, k: Int) -> Bool {
+        transposingA && k > m && k > n
+    }
+
+    /// Whether oneDNN computes this product in this process.
+    @inline(__always)
+    public static func oneDNNComputes(transposingA: Bool, m: Int, n: Int, k: Int) -> Bool {
+        m * n * k >= oneDNNMinimumWork
+            && !(openBLASKeepsLongTransposedSums && isLongTransposedSum(transposingA: transposingA, m: m, n: n, k: k))
+    }
+
     /// How products are computed in this process, in words (`tandem bench` reports it).
     public static var summary: String {
         switch oneDNNMinimumWork {
         case .max: return "OpenBLAS"
         case 0: return "oneDNN"
+        case let work where openBLASKeepsLongTransposedSums:
+            return "oneDNN from \(work) multiply-adds, OpenBLAS below and for long transposed sums"
         case let work: return "oneDNN from \(work) multiply-adds, OpenBLAS below"
         }
     }

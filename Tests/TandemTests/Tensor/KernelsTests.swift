@@ -55,6 +55,7 @@ final class KernelsTests: XCTestCase {
         for library in [ProductLibrary.openblas, .onednn] {
             ProductLibrary.current = library
             XCTAssertEqual(ProductLibrary.oneDNNMinimumWork, library == .onednn ? 0 : .max)
+            XCTAssertFalse(ProductLibrary.openBLASKeepsLongTransposedSums)
             body()
         }
     }
