@@ -52,10 +52,27 @@ float tandem_softmax(float *row, long count) {
     return largest + logf(total);
 }
 
+/* A causal row's visible values rounded up to whole vectors of eight, within its width: the
+   masked values up to there join the vector loops (as -inf in forward, whose exponential is 0;
+   with p = 0 in backward) instead of a scalar tail. Causal rows have every length from 1 to T,
+   so the tails were half of all rows' work: the GPT's attention softmax took 3.2 ms of a
+   180 ms step on Zen 3 with them. */
+static long whole_vectors(long visible, long width) {
+    long padded = (visible + 7) & ~7L;
+    return padded < width ? padded : width;
+}
+
 void tandem_causal_softmax(float *row, long visible, long width) {
+    long padded = whole_vectors(visible, width);
+    for (long j = visible; j < padded; j++) row[j] = -INFINITY;
     float largest;
-    softmax_in_place(row, visible, &largest);
-    for (long j = visible; j < width; j++) row[j] = 0.0f;
+    softmax_in_place(row, padded, &largest);
+    for (long j = padded; j < width; j++) row[j] = 0.0f;
+}
+
+void tandem_causal_softmax_backward(const float *p, float *ds, long visible, long width) {
+    tandem_softmax_backward(p, ds, whole_vectors(visible, width));
+    for (long j = visible; j < width; j++) ds[j] = 0.0f;
 }
 
 void tandem_softmax_backward(const float *p, float *ds, long count) {

@@ -80,10 +80,13 @@ void tandem_gelu_backward(const float *x, const float *dy, float *dx, long count
 /* Softmax rows (softmax.c), for the classifiers' losses and causal self-attention.
    softmax: row = softmax(row) in place; returns log Σ exp of the values it was given.
    causal_softmax: softmax over the first `visible` values of a row, zero for the rest up to `width`.
-   softmax_backward: ds = p (ds - Σ p ds), the gradient of the scores from that of the probabilities. */
+   softmax_backward: ds = p (ds - Σ p ds), the gradient of the scores from that of the probabilities.
+   causal_softmax_backward: the same over the first `visible` values (p is zero after them up to
+   `width`, as causal_softmax left it), zero for the rest up to `width`. */
 float tandem_softmax(float *row, long count);
 void tandem_causal_softmax(float *row, long visible, long width);
 void tandem_softmax_backward(const float *p, float *ds, long count);
+void tandem_causal_softmax_backward(const float *p, float *ds, long visible, long width);
 /* Layer normalisation over rows of c values (layernorm.c): y = x̂ γ + β with x̂ = (x − mean) / σ,
    keeping x̂ and 1/σ per row for the backward pass, which adds into dγ and dβ and writes dx
    (unless dx is NULL). */

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tandem
+import CKernels
 
 final class ActivationTests: XCTestCase {
     private let points: [Float] = [-3, -1, -0.5, 0, 0.5, 1, 2]
@@ -146,6 +147,34 @@ final class SoftmaxTests: XCTestCase {
             let lse = Softmax.probabilities(logits, count: count, into: &out)
             XCTAssertTrue(lse.isNaN, "\(count) logits: log Σ exp = \(lse)")
             XCTAssertTrue(out.allSatisfy(\.isNaN), "\(count) logits: \(out)")
+        }
+    }
+
+    /// Attention's causal rows, forward and backward, for every visible length of rows 13, 16
+    /// and 40 wide: the masked columns (holding large scores, as the block's product leaves them)
+    /// change nothing and end as exact zeros, whether the rounding up to whole vectors reaches
+    /// past the visible values, stops at the width, or is not needed.
+    func testCausalRowsIgnoreTheirMaskedColumns() {
+        var rng = SplitMix64(seed: 5)
+        for width in [13, 16, 40] {
+            for visible in 1...width {
+                let scores = (0..<width).map { $0 < visible ? rng.uniform(-4, 4) : rng.uniform(50, 80) }
+                let upstream = (0..<width).map { _ in rng.uniform(-1, 1) }
+                var p = scores, ds = upstream
+                tandem_causal_softmax(&p, visible, width)
+                tandem_causal_softmax_backward(p, &ds, visible, width)
+                let top = scores[..<visible].max()!
+                let e = scores[..<visible].map { exp(Double($0 - top)) }, total = e.reduce(0, +)
+                let expected = e.map { $0 / total }
+                let dot = (0..<visible).reduce(0.0) { $0 + expected[$1] * Double(upstream[$1]) }
+                let expectedDS = (0..<visible).map { expected[$0] * (Double(upstream[$0]) - dot) }
+                assertClose(Array(p[..<visible]), expected, relative: 1e-5, "width \(width), visible \(visible)")
+                for j in 0..<visible {
+                    XCTAssertEqual(Double(ds[j]), expectedDS[j], accuracy: 1e-6, "dS, width \(width), visible \(visible), column \(j)")
+                }
+                XCTAssertTrue(p[visible...].allSatisfy { $0 == 0 && $0.sign == .plus }, "width \(width), visible \(visible): \(p)")
+                XCTAssertTrue(ds[visible...].allSatisfy { $0 == 0 && $0.sign == .plus }, "width \(width), visible \(visible): \(ds)")
+            }
         }
     }
 

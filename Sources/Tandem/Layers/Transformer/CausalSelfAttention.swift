@@ -128,9 +128,7 @@ public final class CausalSelfAttention: Layer {
             Kernels.gemm(.no, .yes, m: rows, n: columns, k: d, a: dy + first * c, lda: c, b: v, ldb: 3 * c,
                          beta: 0, c: dS + first * t, ldc: t)
             for row in first..<(first + rows) {
-                let sr = dS + row * t
-                tandem_softmax_backward(p + row * t, sr, row + 1)
-                if columns > row + 1 { (sr + row + 1).update(repeating: 0, count: columns - row - 1) }
+                tandem_causal_softmax_backward(p + row * t, dS + row * t, row + 1, columns)
             }
             Kernels.gemm(.no, .no, m: rows, n: d, k: columns, alpha: scale, a: dS + first * t, lda: t, b: k, ldb: 3 * c,
                          beta: 0, c: dq + first * 3 * c, ldc: 3 * c)
