@@ -89,7 +89,7 @@ void tandem_softmax_backward(const float *p, float *ds, long count);
 void tandem_causal_softmax_backward(const float *p, float *ds, long visible, long width);
 /* Layer normalisation over rows of c values (layernorm.c): y = x̂ γ + β with x̂ = (x − mean) / σ,
    keeping x̂ and 1/σ per row for the backward pass, which adds into dγ and dβ and writes dx
-   (unless dx is NULL). */
+   (unless dx is NULL). No two arrays may overlap. */
 void tandem_layernorm_forward(const float *x, const float *gamma, const float *beta, float *xhat, float *rstd,
                               float *y, long rows, long c, float eps);
 void tandem_layernorm_backward(const float *dy, const float *xhat, const float *rstd, const float *gamma, float *dx,
