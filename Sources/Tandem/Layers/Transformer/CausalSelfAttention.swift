@@ -10,9 +10,9 @@ import Foundation
 /// Each position attends to itself and the positions before it, never to later ones: the model
 /// predicts byte t+1 from bytes ≤ t. Heads are column blocks of width d = C / heads.
 ///
-/// The mask is used to skip work: rows are taken in blocks of 32, and block i multiplies only
-/// the columns up to its last row (the rest of its scores would be masked anyway), which saves
-/// about 3/8 of the products at T = 128. The softmax is fused with its backward: with P kept
+/// The mask is used to skip work: rows are taken in blocks of `blockRows` (64), and block i
+/// multiplies only the columns up to its last row (the rest of its scores would be masked
+/// anyway), which saves a quarter of the products at T = 128. The softmax is fused with its backward: with P kept
 /// from forward, dS = P ⊙ (dP − rowsum(P ⊙ dP)), one pass per row.
 public final class CausalSelfAttention: Layer {
     /// Channels C of each position, split evenly among the heads.
